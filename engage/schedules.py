@@ -1,0 +1,43 @@
+"""Recurring work, declared in code and synced into django-q2's Schedule table idempotently.
+
+`python manage.py sync_schedules` runs on every start (make run) and deploy; editing a row in
+the admin lasts until the next sync.
+"""
+
+from dataclasses import dataclass
+
+from django.db import transaction
+from django_q.models import Schedule
+
+
+@dataclass(frozen=True)
+class Recurring:
+    name: str
+    func: str
+    minutes: int
+
+
+SCHEDULES: tuple[Recurring, ...] = (
+    Recurring(name="engage.clear_expired_sessions", func="engage.tasks.clear_expired_sessions", minutes=24 * 60),
+)
+PREFIX = "engage."
+
+
+@transaction.atomic
+def sync_schedules(schedules: tuple[Recurring, ...] = SCHEDULES) -> list[str]:
+    """Create or update the declared schedules and delete Engage schedules no longer declared;
+    returns the names written. Idempotent."""
+    names = []
+    for item in schedules:
+        Schedule.objects.update_or_create(
+            name=item.name,
+            defaults={
+                "func": item.func,
+                "schedule_type": Schedule.MINUTES,
+                "minutes": item.minutes,
+                "repeats": -1,
+            },
+        )
+        names.append(item.name)
+    Schedule.objects.filter(name__startswith=PREFIX).exclude(name__in=names).delete()
+    return names

@@ -1,0 +1,14 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from engage.api.urls import fallback_urlpatterns
+from projects.api.urls import urlpatterns as projects_api
+
+# The Pinpoint wire layer: each app's api/urls.py, then the fallback that names unbuilt operations.
+pinpoint_api = [*projects_api, *fallback_urlpatterns]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("v1/", include(pinpoint_api)),
+    path("", include("projects.urls")),
+]

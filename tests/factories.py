@@ -1,0 +1,36 @@
+import factory
+from django.contrib.auth import get_user_model
+
+from projects.models import ApplicationSettings, Membership, Project, Role
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ["username"]
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
+    password = factory.django.Password("correct horse battery staple")
+
+
+class ProjectFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Project
+
+    name = factory.Sequence(lambda n: f"Project {n}")
+    settings = factory.RelatedFactory("tests.factories.ApplicationSettingsFactory", factory_related_name="project")
+
+
+class ApplicationSettingsFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ApplicationSettings
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    project = factory.SubFactory(ProjectFactory)
+    user = factory.SubFactory(UserFactory)
+    role = Role.OWNER

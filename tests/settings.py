@@ -1,0 +1,19 @@
+"""The test suite's environment: engage.settings with the variables a test run needs.
+
+Everything else (DATABASE_URL above all) still comes from the environment, so the same suite
+runs on SQLite and on PostgreSQL.
+"""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "engage-test-suite-only")
+os.environ.setdefault("ENGAGE_QUEUE_SYNC", "1")
+os.environ.setdefault("SESSION_COOKIE_SECURE", "0")
+os.environ.setdefault("CSRF_COOKIE_SECURE", "0")
+
+from engage.settings import *  # noqa: F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
+STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
+WHITENOISE_AUTOREFRESH = True  # serve from the finders; no collectstatic needed for tests
+WHITENOISE_USE_FINDERS = True
