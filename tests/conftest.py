@@ -1,14 +1,23 @@
 """Fixtures shared by the whole suite: a live server that passes the raw path, and boto3 clients."""
 
+import http.client
+import json
+from datetime import datetime
+from urllib.parse import urlsplit
+
 import boto3
 import pytest
+import time_machine
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
+from botocore.credentials import Credentials
 from django.core.servers.basehttp import WSGIRequestHandler
 from django.test.testcases import LiveServerThread, QuietWSGIRequestHandler
 
 from projects.models import Role
 from projects.services import access_key_create
-from tests.factories import MembershipFactory, ProjectFactory, UserFactory
+from tests.factories import MembershipFactory, UserFactory
 
 
 class RawUriRequestHandler(QuietWSGIRequestHandler):
@@ -80,4 +89,57 @@ def pinpoint(pinpoint_for, user):
     return pinpoint_for(user)
 
 
-__all__ = ["ProjectFactory"]
+
+class RawResponse:
+    def __init__(self, status: int, headers: dict, body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def json(self):
+        return json.loads(self.body)
+
+
+def send_signed(
+    live_server,
+    method: str,
+    path: str,
+    *,
+    key_id: str,
+    secret: str,
+    body: bytes = b"",
+    signed_body: bytes | None = None,
+    at: datetime | None = None,
+    headers: dict | None = None,
+) -> RawResponse:
+    """Sign a request as botocore does (optionally over a different body or at another time), send
+    it raw and return the answer — for the cases boto3 itself would never send."""
+    url = live_server.url + path
+    request = AWSRequest(method=method, url=url, data=body if signed_body is None else signed_body,
+                         headers=headers or {})
+    signer = SigV4Auth(Credentials(key_id, secret), "mobiletargeting", "us-east-1")
+    if at is None:
+        signer.add_auth(request)
+    else:
+        with time_machine.travel(at, tick=False):
+            signer.add_auth(request)
+    sent_headers = {k: v.decode() if isinstance(v, bytes) else v for k, v in request.headers.items()}
+    return send_raw(live_server, method, path, body=body, headers=sent_headers)
+
+
+def send_raw(live_server, method: str, path: str, *, body: bytes = b"", headers: dict | None = None) -> RawResponse:
+    parts = urlsplit(live_server.url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        answer = connection.getresponse()
+        return RawResponse(answer.status, {k.lower(): v for k, v in answer.getheaders()}, answer.read())
+    finally:
+        connection.close()
+
+
+@pytest.fixture
+def access_key(user, transactional_db):
+    """A fresh key of `user`: (access_key_id, secret)."""
+    issued = access_key_create(user)
+    return issued.key.access_key_id, issued.secret

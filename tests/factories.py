@@ -17,6 +17,7 @@ class UserFactory(factory.django.DjangoModelFactory):
 class ProjectFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Project
+        skip_postgeneration_save = True
 
     name = factory.Sequence(lambda n: f"Project {n}")
     settings = factory.RelatedFactory("tests.factories.ApplicationSettingsFactory", factory_related_name="project")

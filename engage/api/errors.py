@@ -7,6 +7,7 @@ model declares and the `x-amzn-ErrorType` header botocore reads the exception na
 import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions as drf
@@ -105,6 +106,8 @@ def as_pinpoint_error(exc: Exception) -> PinpointError:
     """Translate any exception raised while serving /v1/ into a Pinpoint error."""
     if isinstance(exc, PinpointError):
         return exc
+    if isinstance(exc, RequestDataTooBig):
+        return PayloadTooLarge("The request body is larger than 7 MB.")
     if isinstance(exc, DjangoValidationError):
         return BadRequest(" ".join(exc.messages))
     if isinstance(exc, drf.ValidationError):
@@ -131,7 +134,9 @@ def pinpoint_exception_handler(exc: Exception, context: dict) -> Response:
     error = as_pinpoint_error(exc)
     request = context.get("request")
     if isinstance(exc, drf.MethodNotAllowed) and request is not None:
-        error = MethodNotAllowed(operations.unbuilt_message(request.method, request.path_info) or error.message)
+        error = MethodNotAllowed(
+            operations.method_not_allowed_message(request.method, request.path_info) or error.message
+        )
     if isinstance(error, InternalServerError) and not isinstance(exc, PinpointError):
         logger.exception("unhandled error serving %s", getattr(request, "path", "?"), exc_info=exc)
     body, headers = error_payload(error, request_id_of(getattr(request, "_request", request)))

@@ -53,3 +53,15 @@ def unbuilt_message(method: str, path: str) -> str | None:
     if op is None:
         return None
     return f"Engage does not support the Pinpoint operation {op.name} ({op.method} {op.uri}) yet."
+
+
+def method_not_allowed_message(method: str, path: str) -> str | None:
+    """Why (method, path) has no operation although the path is a Pinpoint resource; None if it is not."""
+    unbuilt = unbuilt_message(method, path)
+    if unbuilt:
+        return unbuilt
+    candidates = match(path)
+    if not candidates:
+        return None
+    allowed = ", ".join(sorted({op.method for op in candidates}))
+    return f"{method.upper()} is not allowed here; this resource accepts {allowed}."

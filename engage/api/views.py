@@ -12,13 +12,9 @@ class UnroutedView(APIView):
 
     def initial(self, request: Request, *args, **kwargs) -> None:
         super().initial(request, *args, **kwargs)
-        unbuilt = operations.unbuilt_message(request.method, request.path_info)
-        if unbuilt:
-            raise MethodNotAllowed(unbuilt)
-        candidates = operations.match(request.path_info)
-        if candidates:
-            allowed = ", ".join(sorted({op.method for op in candidates}))
-            raise MethodNotAllowed(f"{request.method} is not allowed here; this resource accepts {allowed}.")
+        message = operations.method_not_allowed_message(request.method, request.path_info)
+        if message:
+            raise MethodNotAllowed(message)
         raise NotFound(f"No Pinpoint resource matches {request.method} {request.path_info}.")
 
     def http_method_not_allowed(self, request: Request, *args, **kwargs):
