@@ -1,0 +1,268 @@
+"""The verbs of the audience: writing endpoints and users, deleting them, events, attributes."""
+
+import fnmatch
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from audience import bulk
+from audience.models import (
+    PUSH_CHANNELS,
+    AttributeDefinition,
+    AttributeKind,
+    AudienceUser,
+    Endpoint,
+    EndpointStatus,
+    cohort_of,
+)
+from audience.validation import EndpointInvalid, EndpointWrite
+from projects.models import Project
+
+MAX_ATTRIBUTES_PER_PROJECT = 250
+MAX_ENDPOINTS_PER_USER = 15
+
+
+@dataclass
+class WriteOutcome:
+    """What happened to a chunk of endpoint writes: positions rejected (with reasons) and written."""
+
+    rejected: dict[int, str] = field(default_factory=dict)
+    written: int = 0
+
+
+def _collapse(writes: Sequence[EndpointWrite]) -> tuple[list[EndpointWrite], list[list[int]]]:
+    """Merge writes to the same endpoint (ids are case-insensitive) in order; later members win."""
+    merged: dict[str, EndpointWrite] = {}
+    positions: dict[str, list[int]] = defaultdict(list)
+    for position, write in enumerate(writes):
+        positions[write.key].append(position)
+        current = merged.get(write.key)
+        if current is None:
+            merged[write.key] = EndpointWrite(
+                endpoint_id=write.endpoint_id,
+                columns=dict(write.columns),
+                attributes=dict(write.attributes),
+                metrics=dict(write.metrics),
+                user_id=write.user_id,
+                user_attributes=dict(write.user_attributes),
+            )
+            continue
+        current.endpoint_id = write.endpoint_id
+        current.columns.update(write.columns)
+        current.attributes.update(write.attributes)
+        current.metrics.update(write.metrics)
+        current.user_attributes.update(write.user_attributes)
+        if write.user_id is not None:
+            current.user_id = write.user_id
+    return list(merged.values()), [positions[key] for key in merged]
+
+
+class _Rules:
+    """The checks that need the database, evaluated for a whole chunk with a handful of queries."""
+
+    def __init__(self, project: Project, writes: list[EndpointWrite]) -> None:
+        self.project = project
+        self.writes = writes
+        definitions = AttributeDefinition.objects.filter(project=project)
+        self.removed = {(d.kind, d.name) for d in definitions if d.removed_at}
+        self.live = {(d.kind, d.name) for d in definitions if not d.removed_at}
+        self.new_names: set[tuple[str, str]] = set()
+        existing = Endpoint.objects.filter(project=project, key__in=[w.key for w in writes])
+        self.existing = {e.key: e for e in existing.only("key", "user_id", "channel_type", "effective_date")}
+        self.user_counts: dict[str, int] = {}
+        self.displaced: list[int] = []
+
+    def drop_removed_names(self, write: EndpointWrite) -> None:
+        # Pinpoint stops capturing values of attributes removed with RemoveAttributes.
+        for kind, values in self._maps(write):
+            for name in [n for n in values if (kind, n) in self.removed]:
+                del values[name]
+
+    @staticmethod
+    def _maps(write: EndpointWrite):
+        yield AttributeKind.CUSTOM, write.attributes
+        yield AttributeKind.METRIC, write.metrics
+        yield AttributeKind.USER, write.user_attributes
+
+    def admit_names(self, write: EndpointWrite) -> None:
+        wanted = {(kind, name) for kind, values in self._maps(write) for name in values}
+        fresh = wanted - self.live - self.new_names
+        if len(self.live) + len(self.new_names) + len(fresh) > MAX_ATTRIBUTES_PER_PROJECT:
+            raise EndpointInvalid(
+                f"A project can have at most {MAX_ATTRIBUTES_PER_PROJECT} attributes across Attributes, Metrics "
+                "and UserAttributes; remove unused ones with RemoveAttributes."
+            )
+        self.new_names |= fresh
+
+    def final_user(self, write: EndpointWrite) -> str:
+        if write.user_id is not None:
+            return write.user_id
+        existing = self.existing.get(write.key)
+        return existing.user_id if existing else ""
+
+    def check_user(self, write: EndpointWrite) -> None:
+        user_id = self.final_user(write)
+        if write.user_attributes and not user_id:
+            raise EndpointInvalid("User.UserAttributes need a User.UserId on the endpoint.")
+        existing = self.existing.get(write.key)
+        if not user_id or (existing and existing.user_id == user_id):
+            return
+        if user_id not in self.user_counts:
+            self.user_counts[user_id] = Endpoint.objects.filter(project=self.project, user_id=user_id).count()
+        if self.user_counts[user_id] < MAX_ENDPOINTS_PER_USER:
+            self.user_counts[user_id] += 1
+            return
+        channel = write.columns.get("channel_type") or (existing.channel_type if existing else "")
+        if channel in PUSH_CHANNELS:
+            oldest = (
+                Endpoint.objects.filter(project=self.project, user_id=user_id, channel_type__in=PUSH_CHANNELS)
+                .exclude(pk__in=self.displaced)
+                .order_by("effective_date", "pk")
+                .values_list("pk", flat=True)
+                .first()
+            )
+            if oldest is not None:
+                self.displaced.append(oldest)
+                return
+        raise EndpointInvalid(
+            f"User {user_id} already has {MAX_ENDPOINTS_PER_USER} endpoints, the most a user can have."
+        )
+
+    def record_definitions(self) -> None:
+        AttributeDefinition.objects.bulk_create(
+            [AttributeDefinition(project=self.project, kind=k, name=n) for k, n in sorted(self.new_names)],
+            ignore_conflicts=True,
+        )
+
+
+def _staged(write: EndpointWrite) -> bulk.StagedEndpoint:
+    values = {k: v for k, v in write.columns.items() if k != "status"}
+    if write.user_id is not None:
+        values["user_id"] = write.user_id
+    return bulk.StagedEndpoint(
+        key=write.key,
+        endpoint_id=write.endpoint_id,
+        values=values,
+        attributes=write.attributes or None,
+        metrics=write.metrics or None,
+        # Pinpoint makes an endpoint ACTIVE on every create and update unless told otherwise.
+        status=write.columns.get("status", EndpointStatus.ACTIVE),
+        cohort_id=cohort_of(write.endpoint_id),
+    )
+
+
+def endpoints_write(
+    project: Project,
+    writes: Sequence[EndpointWrite],
+    *,
+    request_id: str = "",
+    strict: bool = True,
+    now: datetime | None = None,
+) -> WriteOutcome:
+    """Upsert endpoints with Pinpoint's rules, set-based.
+
+    strict=True (the API): any rule broken raises EndpointInvalid and nothing is written.
+    strict=False (imports): rows breaking a rule are reported in `rejected`; the rest are written.
+    Idempotent: repeating the same writes leaves the same state (EffectiveDate moves on).
+    """
+    now = now or timezone.now()
+    collapsed, positions = _collapse(writes)
+    outcome = WriteOutcome()
+    with transaction.atomic():
+        rules = _Rules(project, collapsed)
+        accepted: list[EndpointWrite] = []
+        accepted_indexes: list[int] = []
+        for index, write in enumerate(collapsed):
+            try:
+                rules.drop_removed_names(write)
+                rules.admit_names(write)
+                rules.check_user(write)
+            except EndpointInvalid as error:
+                if strict:
+                    raise
+                for position in positions[index]:
+                    outcome.rejected[position] = str(error)
+                continue
+            if request_id and "request_id" not in write.columns:
+                write.columns["request_id"] = request_id
+            accepted.append(write)
+            accepted_indexes.append(index)
+        if not accepted:
+            return outcome
+        rules.record_definitions()
+        if rules.displaced:
+            Endpoint.objects.filter(pk__in=rules.displaced).update(status=EndpointStatus.INACTIVE, user_id="")
+        users: dict[str, dict[str, list[str]]] = defaultdict(dict)
+        for write in accepted:
+            if write.user_attributes:
+                users[rules.final_user(write)].update(write.user_attributes)
+            elif write.user_id:
+                users.setdefault(write.user_id, {})
+        bulk.upsert_user_attributes(project.pk, dict(users))
+        bulk.upsert_endpoints(project.pk, [_staged(w) for w in accepted], now=now)
+        _deactivate_duplicate_addresses(project, [w.key for w in accepted])
+    outcome.written = sum(len(positions[i]) for i in accepted_indexes)
+    return outcome
+
+
+def _deactivate_duplicate_addresses(project: Project, keys: list[str]) -> None:
+    """Other ACTIVE endpoints of the project with the address of a just-written endpoint become
+    INACTIVE (within one chunk, the last write of an address wins)."""
+    written = list(
+        Endpoint.objects.filter(project=project, key__in=keys, status=EndpointStatus.ACTIVE)
+        .exclude(address="")
+        .values_list("key", "address")
+    )
+    order = {key: i for i, key in enumerate(keys)}
+    winner: dict[str, str] = {}
+    for key, address in sorted(written, key=lambda pair: order[pair[0]]):
+        winner[address] = key
+    if not winner:
+        return
+    losers = Endpoint.objects.filter(project=project, address__in=list(winner), status=EndpointStatus.ACTIVE).exclude(
+        key__in=list(winner.values())
+    )
+    losers.update(status=EndpointStatus.INACTIVE)
+
+
+def endpoint_delete(endpoint: Endpoint) -> None:
+    """Delete one endpoint (its user keeps its attributes while other endpoints use it)."""
+    with transaction.atomic():
+        endpoint.delete()
+        _forget_unused_users(endpoint.project, [endpoint.user_id])
+
+
+def user_endpoints_delete(project: Project, user_id: str) -> list[Endpoint]:
+    """Delete every endpoint of a user and the user; returns the deleted endpoints."""
+    with transaction.atomic():
+        endpoints = list(Endpoint.objects.filter(project=project, user_id=user_id).order_by("key"))
+        Endpoint.objects.filter(pk__in=[e.pk for e in endpoints]).delete()
+        _forget_unused_users(project, [user_id])
+    return endpoints
+
+
+def _forget_unused_users(project: Project, user_ids: Iterable[str]) -> None:
+    ids = [u for u in user_ids if u]
+    still_used = set(
+        Endpoint.objects.filter(project=project, user_id__in=ids).values_list("user_id", flat=True).distinct()
+    )
+    AudienceUser.objects.filter(project=project, user_id__in=[u for u in ids if u not in still_used]).delete()
+
+
+def attributes_remove(project: Project, *, kind: str, patterns: Sequence[str]) -> list[str]:
+    """RemoveAttributes: mark matching names (exact or glob) of one kind removed; returns them.
+
+    Endpoints keep their values; new values for removed names are no longer captured, and the
+    names no longer count towards the project's 250.
+    """
+    with transaction.atomic():
+        live = AttributeDefinition.objects.select_for_update().filter(
+            project=project, kind=kind, removed_at__isnull=True
+        )
+        names = sorted(d.name for d in live if any(fnmatch.fnmatchcase(d.name, p) for p in patterns))
+        live.filter(name__in=names).update(removed_at=timezone.now())
+    return names

@@ -1,0 +1,161 @@
+"""Parsing and checking Pinpoint endpoint JSON (EndpointRequest, EndpointBatchItem, PublicEndpoint).
+
+One parser serves the API, PutEvents and import files, so every way in applies the same limits
+with the same messages. The result is an EndpointWrite: only what the client sent, because an
+update keeps whatever it does not mention.
+"""
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from audience.models import ChannelType, EndpointStatus, OptOut
+
+MAX_ENDPOINT_BYTES = 15 * 1024
+MAX_ATTRIBUTE_NAME = 50
+MAX_ATTRIBUTE_VALUE = 100
+MAX_VALUES_PER_ATTRIBUTE = 50
+MAX_ENDPOINT_ID = 128
+MAX_USER_ID = 256
+FORBIDDEN_ID_CHARS = set("${}")
+
+DEMOGRAPHIC_COLUMNS = {
+    "AppVersion": "app_version",
+    "Locale": "locale",
+    "Make": "make",
+    "Model": "model",
+    "ModelVersion": "model_version",
+    "Platform": "platform",
+    "PlatformVersion": "platform_version",
+    "Timezone": "timezone",
+}
+LOCATION_TEXT_COLUMNS = {"City": "city", "Country": "country", "PostalCode": "postal_code", "Region": "region"}
+LOCATION_NUMBER_COLUMNS = {"Latitude": ("latitude", 90.0), "Longitude": ("longitude", 180.0)}
+
+
+class EndpointInvalid(ValueError):
+    """The endpoint JSON breaks a Pinpoint rule; the message says which, for the client."""
+
+
+@dataclass
+class EndpointWrite:
+    """What one write sends for one endpoint. Columns, maps and user fields hold only sent members."""
+
+    endpoint_id: str
+    columns: dict[str, Any] = field(default_factory=dict)
+    attributes: dict[str, list[str]] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    user_id: str | None = None  # None: not sent; "": detach from the user
+    user_attributes: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return self.endpoint_id.lower()
+
+
+def check_endpoint_id(endpoint_id: object) -> str:
+    if not isinstance(endpoint_id, str) or not endpoint_id.strip():
+        raise EndpointInvalid("Endpoint Id is required.")
+    if len(endpoint_id) > MAX_ENDPOINT_ID:
+        raise EndpointInvalid(f"Endpoint Id must be at most {MAX_ENDPOINT_ID} characters.")
+    if FORBIDDEN_ID_CHARS & set(endpoint_id):
+        raise EndpointInvalid("Endpoint Id must not contain '$', '{' or '}'.")
+    return endpoint_id
+
+
+def _text(value: object, member: str, *, limit: int = 512) -> str:
+    if not isinstance(value, str):
+        raise EndpointInvalid(f"{member} must be a string.")
+    if len(value) > limit:
+        raise EndpointInvalid(f"{member} must be at most {limit} characters.")
+    return value
+
+
+def _object(value: object, member: str) -> Mapping:
+    if not isinstance(value, Mapping):
+        raise EndpointInvalid(f"{member} must be an object.")
+    return value
+
+
+def attribute_map(value: object, member: str) -> dict[str, list[str]]:
+    """A map of attribute name to a list of strings, within Pinpoint's limits."""
+    result = {}
+    for name, values in _object(value, member).items():
+        if not name or len(name) > MAX_ATTRIBUTE_NAME:
+            raise EndpointInvalid(f"{member} name '{name[:60]}' must be 1 to {MAX_ATTRIBUTE_NAME} characters.")
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise EndpointInvalid(f"{member}.{name} must be a list of strings.")
+        if len(values) > MAX_VALUES_PER_ATTRIBUTE:
+            raise EndpointInvalid(f"{member}.{name} has {len(values)} values; at most {MAX_VALUES_PER_ATTRIBUTE}.")
+        for v in values:
+            if len(v) > MAX_ATTRIBUTE_VALUE:
+                raise EndpointInvalid(
+                    f"A value of {member}.{name} is {len(v)} characters; at most {MAX_ATTRIBUTE_VALUE}."
+                )
+        result[name] = list(values)
+    return result
+
+
+def metric_map(value: object, member: str = "Metrics") -> dict[str, float]:
+    result = {}
+    for name, number in _object(value, member).items():
+        if not name or len(name) > MAX_ATTRIBUTE_NAME:
+            raise EndpointInvalid(f"{member} name '{name[:60]}' must be 1 to {MAX_ATTRIBUTE_NAME} characters.")
+        if isinstance(number, bool) or not isinstance(number, int | float) or not math.isfinite(number):
+            raise EndpointInvalid(f"{member}.{name} must be a finite number.")
+        result[name] = float(number)
+    return result
+
+
+def _choice(value: object, member: str, choices: list[str]) -> str:
+    if value not in choices:
+        raise EndpointInvalid(f"{member} must be one of {', '.join(choices)}.")
+    return value
+
+
+def parse_endpoint(endpoint_id: str, body: object, *, check_size: bool = True) -> EndpointWrite:
+    """Parse one endpoint object as Pinpoint accepts it; raises EndpointInvalid with the reason."""
+    body = _object(body, "The endpoint")
+    if check_size and len(json.dumps(body, separators=(",", ":")).encode()) > MAX_ENDPOINT_BYTES:
+        raise EndpointInvalid("The endpoint is larger than 15 KB.")
+    write = EndpointWrite(endpoint_id=check_endpoint_id(endpoint_id))
+    columns = write.columns
+    if "ChannelType" in body:
+        columns["channel_type"] = _choice(body["ChannelType"], "ChannelType", ChannelType.values)
+    if "Address" in body:
+        columns["address"] = _text(body["Address"], "Address")
+    if "OptOut" in body:
+        columns["opt_out"] = _choice(body["OptOut"], "OptOut", OptOut.values)
+    if "EndpointStatus" in body:
+        columns["status"] = _choice(body["EndpointStatus"], "EndpointStatus", EndpointStatus.values)
+    if "RequestId" in body:
+        columns["request_id"] = _text(body["RequestId"], "RequestId", limit=64)
+    if "Demographic" in body:
+        demographic = _object(body["Demographic"], "Demographic")
+        for member, column in DEMOGRAPHIC_COLUMNS.items():
+            if member in demographic:
+                columns[column] = _text(demographic[member], f"Demographic.{member}", limit=100)
+    if "Location" in body:
+        location = _object(body["Location"], "Location")
+        for member, column in LOCATION_TEXT_COLUMNS.items():
+            if member in location:
+                columns[column] = _text(location[member], f"Location.{member}", limit=100)
+        for member, (column, bound) in LOCATION_NUMBER_COLUMNS.items():
+            if member in location:
+                number = location[member]
+                if isinstance(number, bool) or not isinstance(number, int | float) or not -bound <= number <= bound:
+                    raise EndpointInvalid(f"Location.{member} must be a number between -{bound:g} and {bound:g}.")
+                columns[column] = round(float(number), 1)  # Pinpoint keeps one decimal place
+    if "Attributes" in body:
+        write.attributes = attribute_map(body["Attributes"], "Attributes")
+    if "Metrics" in body:
+        write.metrics = metric_map(body["Metrics"])
+    if "User" in body:
+        user = _object(body["User"], "User")
+        if "UserId" in user:
+            write.user_id = _text(user["UserId"], "User.UserId", limit=MAX_USER_ID)
+        if "UserAttributes" in user:
+            write.user_attributes = attribute_map(user["UserAttributes"], "User.UserAttributes")
+    return write
