@@ -11,4 +11,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("v1/", include(pinpoint_api)),
     path("", include("projects.urls")),
+    path("", include("audience.urls")),
+    path("", include("campaigns.urls")),
+    path("", include("journeys.urls")),
 ]
