@@ -59,9 +59,13 @@ class ProjectDeleteForm(forms.Form):
         return value
 
 
-def _count(label: str, help_text: str, **bounds) -> forms.IntegerField:
+# The columns are 32-bit on PostgreSQL; bound every count so a huge number is a field error, not a crash.
+MAX_COUNT = 2**31 - 1
+
+
+def _count(label: str, help_text: str, *, min_value: int = 0, max_value: int = MAX_COUNT) -> forms.IntegerField:
     return forms.IntegerField(
-        label=label, required=False, min_value=bounds.pop("min_value", 0), help_text=help_text, **bounds
+        label=label, required=False, min_value=min_value, max_value=max_value, help_text=help_text
     )
 
 

@@ -80,6 +80,7 @@ def test_blank_fields_unset_the_stored_value(client, user, project):
         ("limits_maximum_duration", "59", "greater than or equal to 60"),
         ("journey_timeframe_days", "31", "less than or equal to 30"),
         ("hook_web_url", "not a url", "Enter a valid URL"),
+        ("limits_session", str(2**31), "less than or equal to 2147483647"),
     ],
 )
 def test_invalid_settings_show_an_error_and_change_nothing(client, user, project, field, value, message):
@@ -141,6 +142,15 @@ def test_viewer_cannot_post_settings(client, project, name):
     assert response.status_code == 403
     assert stored(project).limits_daily is None
     assert project.name != "Taken over"
+
+
+def test_a_refused_post_explains_itself(client, project):
+    viewer = member(project, Role.VIEWER)
+    client.force_login(viewer)
+
+    response = client.post(reverse("project_settings"), VALID)
+
+    assert "Your role in this project does not allow changes." in response.content.decode()
 
 
 def test_rename_persists(client, user, project):
