@@ -13,14 +13,15 @@ DEV_STAMP := $(VENV)/.requirements-dev.stamp
 PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint bench clean
+.PHONY: help install run test lint bench clean
 
 help:
-	@echo "make run    start Engage (web server and worker) on http://127.0.0.1:$(PORT)/ until Ctrl-C"
-	@echo "make test   run the whole test suite (SQLite; PostgreSQL when DATABASE_URL points at one)"
-	@echo "make lint   ruff check and ruff format --check"
-	@echo "make bench  run every bench/*.py"
-	@echo "make clean  remove .venv, caches and collected static files (var/ is kept)"
+	@echo "make run      start Engage (web server and worker) on http://127.0.0.1:$(PORT)/ until Ctrl-C"
+	@echo "make test     run the whole test suite (SQLite; PostgreSQL when DATABASE_URL points at one)"
+	@echo "make lint     ruff check and ruff format --check"
+	@echo "make bench    run every bench/*.py"
+	@echo "make install  create or update .venv with the development requirements"
+	@echo "make clean    remove .venv, caches and collected static files (var/ is kept)"
 
 $(VENV_CFG):
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +33,8 @@ $(RUN_STAMP): requirements.txt $(VENV_CFG)
 $(DEV_STAMP): requirements-dev.txt requirements.txt $(VENV_CFG)
 	$(PIP) install -r requirements-dev.txt
 	@touch $@
+
+install: $(DEV_STAMP)
 
 # A local run needs no SECRET_KEY: DEBUG=1 unless the caller says otherwise.
 run: export DEBUG ?= 1
