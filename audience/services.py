@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from audience import bulk
@@ -17,9 +18,10 @@ from audience.models import (
     AudienceUser,
     Endpoint,
     EndpointStatus,
+    Event,
     cohort_of,
 )
-from audience.validation import EndpointInvalid, EndpointWrite
+from audience.validation import EndpointInvalid, EndpointWrite, EventWrite
 from projects.models import Project
 
 MAX_ATTRIBUTES_PER_PROJECT = 250
@@ -266,3 +268,76 @@ def attributes_remove(project: Project, *, kind: str, patterns: Sequence[str]) -
         names = sorted(d.name for d in live if any(fnmatch.fnmatchcase(d.name, p) for p in patterns))
         live.filter(name__in=names).update(removed_at=timezone.now())
     return names
+
+
+@dataclass
+class EventBatchResult:
+    """PutEvents' answer for one endpoint: its own status and one per event (202 or 400)."""
+
+    endpoint: tuple[int, str]
+    events: dict[str, tuple[int, str]]
+
+
+def events_put(
+    project: Project,
+    batches: dict[str, tuple[EndpointWrite | EndpointInvalid, dict[str, EventWrite | EndpointInvalid]]],
+    *,
+    request_id: str = "",
+    now: datetime | None = None,
+) -> dict[str, EventBatchResult]:
+    """PutEvents: upsert each batch's endpoint, store its valid events, record endpoint activity.
+
+    Each endpoint and event succeeds or fails on its own (202/400 with the reason), as Pinpoint
+    answers. Storing is idempotent per (endpoint, event id): a retried request adds nothing.
+    """
+    now = now or timezone.now()
+    results: dict[str, EventBatchResult] = {}
+    rows: list[Event] = []
+    activity: dict[str, datetime] = {}
+    with transaction.atomic():
+        for endpoint_id, (endpoint, events) in batches.items():
+            endpoint_status = _put_event_endpoint(project, endpoint, request_id=request_id, now=now)
+            event_results = {}
+            for event_id, event in events.items():
+                if isinstance(event, EndpointInvalid):
+                    event_results[event_id] = (400, str(event))
+                    continue
+                key = endpoint_id.lower()
+                rows.append(
+                    Event(
+                        project=project,
+                        endpoint_key=key,
+                        client_event_id=event.client_event_id,
+                        event_type=event.event_type,
+                        timestamp=event.timestamp,
+                        attributes=event.attributes,
+                        metrics=event.metrics,
+                        **event.session,
+                        **event.app,
+                    )
+                )
+                activity[key] = max(activity.get(key, event.timestamp), min(event.timestamp, now))
+                event_results[event_id] = (202, "Accepted")
+            results[endpoint_id] = EventBatchResult(endpoint=endpoint_status, events=event_results)
+        Event.objects.bulk_create(rows, ignore_conflicts=True)
+        for key, moment in activity.items():
+            Endpoint.objects.filter(project=project, key=key).filter(
+                Q(last_active_at__isnull=True) | Q(last_active_at__lt=moment)
+            ).update(last_active_at=moment)
+    return results
+
+
+def _put_event_endpoint(
+    project: Project, endpoint: EndpointWrite | EndpointInvalid, *, request_id: str, now: datetime
+) -> tuple[int, str]:
+    if isinstance(endpoint, EndpointInvalid):
+        return 400, str(endpoint)
+    empty = not (endpoint.columns or endpoint.attributes or endpoint.metrics or endpoint.user_attributes)
+    if empty and endpoint.user_id is None and Endpoint.objects.filter(project=project, key=endpoint.key).exists():
+        return 202, "Accepted"  # `{}` leaves a known endpoint as it is
+    try:
+        with transaction.atomic():
+            endpoints_write(project, [endpoint], request_id=request_id, now=now)
+    except EndpointInvalid as error:
+        return 400, str(error)
+    return 202, "Accepted"

@@ -9,6 +9,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from audience.models import ChannelType, EndpointStatus, OptOut
@@ -159,3 +160,89 @@ def parse_endpoint(endpoint_id: str, body: object, *, check_size: bool = True) -
         if "UserAttributes" in user:
             write.user_attributes = attribute_map(user["UserAttributes"], "User.UserAttributes")
     return write
+
+
+MAX_EVENTS_PER_REQUEST = 100
+MAX_EVENT_KEYS = 40
+MAX_EVENT_ATTRIBUTE_VALUE = 200
+MAX_EVENT_TYPE = 50
+
+
+@dataclass
+class EventWrite:
+    client_event_id: str
+    event_type: str
+    timestamp: datetime
+    attributes: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    session: dict[str, Any] = field(default_factory=dict)
+    app: dict[str, str] = field(default_factory=dict)
+
+
+APP_FIELDS = {
+    "AppPackageName": "app_package_name",
+    "AppTitle": "app_title",
+    "AppVersionCode": "app_version_code",
+    "ClientSdkVersion": "client_sdk_version",
+    "SdkName": "sdk_name",
+}
+
+
+def parse_timestamp(value: object, member: str) -> datetime:
+    """An ISO-8601 timestamp; a value without a zone is UTC. Raises EndpointInvalid."""
+    if not isinstance(value, str) or not value:
+        raise EndpointInvalid(f"{member} must be an ISO-8601 date and time.")
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
+    except ValueError:
+        raise EndpointInvalid(f"{member} '{value[:40]}' is not an ISO-8601 date and time.") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def parse_event(client_event_id: str, body: object) -> EventWrite:
+    """Parse one Event of PutEvents; raises EndpointInvalid with the reason the event is refused."""
+    body = _object(body, "The event")
+    if not client_event_id or len(client_event_id) > 128:
+        raise EndpointInvalid("The event id must be 1 to 128 characters.")
+    event_type = body.get("EventType")
+    if not isinstance(event_type, str) or not event_type:
+        raise EndpointInvalid("EventType is required.")
+    if len(event_type) > MAX_EVENT_TYPE:
+        raise EndpointInvalid(f"EventType must be at most {MAX_EVENT_TYPE} characters.")
+    event = EventWrite(
+        client_event_id=client_event_id,
+        event_type=event_type,
+        timestamp=parse_timestamp(body.get("Timestamp"), "Timestamp"),
+    )
+    for name, value in _object(body.get("Attributes", {}), "Attributes").items():
+        if not name or len(name) > MAX_ATTRIBUTE_NAME:
+            raise EndpointInvalid(f"Event attribute name '{name[:60]}' must be 1 to {MAX_ATTRIBUTE_NAME} characters.")
+        if not isinstance(value, str):
+            raise EndpointInvalid(f"Event attribute {name} must be a string.")
+        if len(value) > MAX_EVENT_ATTRIBUTE_VALUE:
+            raise EndpointInvalid(
+                f"Event attribute {name} is {len(value)} characters; at most {MAX_EVENT_ATTRIBUTE_VALUE}."
+            )
+        event.attributes[name] = value
+    event.metrics = metric_map(body.get("Metrics", {}), "Event metric")
+    if len(event.attributes) + len(event.metrics) > MAX_EVENT_KEYS:
+        raise EndpointInvalid(f"An event can have at most {MAX_EVENT_KEYS} attributes and metrics together.")
+    if "Session" in body:
+        session = _object(body["Session"], "Session")
+        if not isinstance(session.get("Id"), str) or not session["Id"]:
+            raise EndpointInvalid("Session.Id is required.")
+        event.session = {
+            "session_id": _text(session["Id"], "Session.Id", limit=128),
+            "session_start": parse_timestamp(session.get("StartTimestamp"), "Session.StartTimestamp"),
+        }
+        if session.get("StopTimestamp") is not None:
+            event.session["session_stop"] = parse_timestamp(session["StopTimestamp"], "Session.StopTimestamp")
+        if session.get("Duration") is not None:
+            duration = session["Duration"]
+            if isinstance(duration, bool) or not isinstance(duration, int) or duration < 0:
+                raise EndpointInvalid("Session.Duration must be a whole number of milliseconds.")
+            event.session["session_duration"] = duration
+    for member, column in APP_FIELDS.items():
+        if member in body:
+            event.app[column] = _text(body[member], member, limit=256 if "App" in member else 64)
+    return event

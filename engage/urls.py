@@ -1,11 +1,12 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from audience.api.urls import urlpatterns as audience_api
 from engage.api.urls import fallback_urlpatterns
 from projects.api.urls import urlpatterns as projects_api
 
 # The Pinpoint wire layer: each app's api/urls.py, then the fallback that names unbuilt operations.
-pinpoint_api = [*projects_api, *fallback_urlpatterns]
+pinpoint_api = [*projects_api, *audience_api, *fallback_urlpatterns]
 
 urlpatterns = [
     path("admin/", admin.site.urls),

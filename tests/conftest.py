@@ -61,14 +61,15 @@ def project(user):
     return MembershipFactory(user=user, role=Role.OWNER).project
 
 
-def make_client(live_server, access_key_id: str, secret: str, region: str = "us-east-1"):
+def make_client(live_server, access_key_id: str, secret: str, region: str = "us-east-1", *, validate: bool = True):
+    """A boto3 Pinpoint client; validate=False lets it send what botocore would refuse to."""
     return boto3.client(
         "pinpoint",
         endpoint_url=live_server.url,
         region_name=region,
         aws_access_key_id=access_key_id,
         aws_secret_access_key=secret,
-        config=Config(retries={"max_attempts": 1}),
+        config=Config(retries={"max_attempts": 1}, parameter_validation=validate),
     )
 
 
@@ -81,6 +82,12 @@ def pinpoint_for(live_server, transactional_db):
         return make_client(live_server, issued.key.access_key_id, issued.secret, region)
 
     return build
+
+
+@pytest.fixture
+def unvalidated_pinpoint(live_server, access_key):
+    """Like `pinpoint`, but botocore does not check parameters first: for server-side validation tests."""
+    return make_client(live_server, *access_key, validate=False)
 
 
 @pytest.fixture
