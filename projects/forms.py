@@ -4,7 +4,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
-from projects.models import ApplicationSettings, HookMode, Project, Role, hh_mm
+from projects.models import MAX_INT32, ApplicationSettings, HookMode, Project, Role, hh_mm
 from projects.services import SettingsChange
 
 
@@ -59,11 +59,7 @@ class ProjectDeleteForm(forms.Form):
         return value
 
 
-# The columns are 32-bit on PostgreSQL; bound every count so a huge number is a field error, not a crash.
-MAX_COUNT = 2**31 - 1
-
-
-def _count(label: str, help_text: str, *, min_value: int = 0, max_value: int = MAX_COUNT) -> forms.IntegerField:
+def _count(label: str, help_text: str, *, min_value: int = 0, max_value: int = MAX_INT32) -> forms.IntegerField:
     return forms.IntegerField(
         label=label, required=False, min_value=min_value, max_value=max_value, help_text=help_text
     )
@@ -228,8 +224,6 @@ class MemberAddForm(forms.Form):
         user = get_user_model().objects.filter(username=username, is_active=True).first()
         if user is None:
             raise ValidationError(f"There is no active user called “{username}”.")
-        if self.project.memberships.filter(user=user).exists():
-            raise ValidationError(f"{username} is already a member; change their role in the list instead.")
         return user
 
 

@@ -8,14 +8,13 @@ Page views that work on a project are wrapped in `project_required`.
 from collections.abc import Callable
 from functools import wraps
 
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from engage.api.middleware import is_api_request
 from projects.forms import ProjectCreateForm
-from projects.models import WRITE_ROLES, Project, Role
-from projects.scoping import project_for
+from projects.models import Project
+from projects.scoping import project_for, role_check
 
 SESSION_KEY = "engage_project_id"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -74,10 +73,7 @@ def project_required(view: Callable | None = None, *, owner: bool = False) -> Ca
                 if request.method not in SAFE_METHODS:
                     raise Http404("No project selected.")
                 return render(request, "projects/no_project.html", {"create_form": ProjectCreateForm()})
-            if owner and project.role != Role.OWNER:
-                raise PermissionDenied("Only an owner of the project may do this.")
-            if request.method not in SAFE_METHODS and project.role not in WRITE_ROLES:
-                raise PermissionDenied("Your role in this project does not allow changes.")
+            role_check(project.role, write=request.method not in SAFE_METHODS, owner=owner)
             return view_func(request, *args, **kwargs)
 
         return wrapper

@@ -71,6 +71,8 @@ class Membership(models.Model):
         return self.role in WRITE_ROLES
 
 
+MAX_INT32 = 2**31 - 1  # the largest count an integer column holds on PostgreSQL
+
 hh_mm = RegexValidator(r"^([01]\d|2[0-3]):[0-5]\d$", "Use 24-hour HH:MM, for example 22:00.")
 
 
@@ -93,12 +95,14 @@ class ApplicationSettings(models.Model):
     hook_web_url = models.URLField(max_length=2048, blank=True)
 
     limits_daily = models.PositiveIntegerField(null=True, blank=True, validators=[MaxValueValidator(100)])
-    limits_maximum_duration = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(60)])
+    limits_maximum_duration = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(60), MaxValueValidator(MAX_INT32)]
+    )
     limits_messages_per_second = models.PositiveIntegerField(
         null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(20000)]
     )
     limits_total = models.PositiveIntegerField(null=True, blank=True, validators=[MaxValueValidator(100)])
-    limits_session = models.PositiveIntegerField(null=True, blank=True)
+    limits_session = models.PositiveIntegerField(null=True, blank=True, validators=[MaxValueValidator(MAX_INT32)])
 
     quiet_time_start = models.CharField(max_length=5, blank=True, validators=[hh_mm])
     quiet_time_end = models.CharField(max_length=5, blank=True, validators=[hh_mm])

@@ -19,10 +19,14 @@ def project_for(user, project_id: str, *, write: bool = False, owner: bool = Fal
     project = Project.objects.visible_to(user).filter(pk=project_id).first()
     if project is None:
         raise Http404("Resource not found")
-    role = role_in(project, user)
+    project.role = role_in(project, user)
+    role_check(project.role, write=write, owner=owner)
+    return project
+
+
+def role_check(role: str | None, *, write: bool = False, owner: bool = False) -> None:
+    """PermissionDenied unless the role may act: writes need an owner or editor, `owner` an owner."""
     if owner and role != Role.OWNER:
         raise PermissionDenied("Only an owner of the project may do this.")
     if write and role not in WRITE_ROLES:
         raise PermissionDenied("Your role in this project does not allow changes.")
-    project.role = role
-    return project

@@ -169,6 +169,14 @@ def membership_set(project: Project, *, user: AbstractBaseUser, role: str) -> Me
 
 
 @transaction.atomic
+def membership_add(project: Project, *, user: AbstractBaseUser, role: str) -> Membership:
+    """Make a user a member; raises ValidationError if they already are or the role is unknown."""
+    if Membership.objects.filter(project=project, user=user).exists():
+        raise ValidationError(f"{user.get_username()} is already a member; change their role instead.")
+    return membership_set(project, user=user, role=role)
+
+
+@transaction.atomic
 def membership_remove(membership: Membership) -> None:
     """Remove a member; the last owner cannot be removed (raises ValidationError)."""
     if membership.role == Role.OWNER:

@@ -31,6 +31,7 @@ from projects.services import (
     access_key_revoke,
     application_settings_for,
     application_settings_update,
+    membership_add,
     membership_remove,
     membership_set,
     project_create,
@@ -163,7 +164,7 @@ def member_add(request: HttpRequest) -> HttpResponse:
     form = MemberAddForm(request.POST, project=request.project)
     if form.is_valid():
         try:
-            membership_set(request.project, user=form.cleaned_data["username"], role=form.cleaned_data["role"])
+            membership_add(request.project, user=form.cleaned_data["username"], role=form.cleaned_data["role"])
         except ValidationError as error:
             add_service_errors(form, error)
         else:

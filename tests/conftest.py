@@ -96,7 +96,6 @@ def pinpoint(pinpoint_for, user):
     return pinpoint_for(user)
 
 
-
 class RawResponse:
     def __init__(self, status: int, headers: dict, body: bytes) -> None:
         self.status = status
@@ -122,8 +121,9 @@ def send_signed(
     """Sign a request as botocore does (optionally over a different body or at another time), send
     it raw and return the answer — for the cases boto3 itself would never send."""
     url = live_server.url + path
-    request = AWSRequest(method=method, url=url, data=body if signed_body is None else signed_body,
-                         headers=headers or {})
+    request = AWSRequest(
+        method=method, url=url, data=body if signed_body is None else signed_body, headers=headers or {}
+    )
     signer = SigV4Auth(Credentials(key_id, secret), "mobiletargeting", "us-east-1")
     if at is None:
         signer.add_auth(request)

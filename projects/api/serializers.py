@@ -3,7 +3,7 @@
 from rest_framework import serializers
 
 from engage.api.formats import iso8601
-from projects.models import ApplicationSettings, HookMode, Project, hh_mm
+from projects.models import MAX_INT32, ApplicationSettings, HookMode, Project, hh_mm
 from projects.services import SettingsChange
 
 
@@ -38,10 +38,10 @@ class CampaignHook(serializers.Serializer):
 
 class CampaignLimits(serializers.Serializer):
     Daily = serializers.IntegerField(required=False, min_value=0, max_value=100)
-    MaximumDuration = serializers.IntegerField(required=False, min_value=60)
+    MaximumDuration = serializers.IntegerField(required=False, min_value=60, max_value=MAX_INT32)
     MessagesPerSecond = serializers.IntegerField(required=False, min_value=1, max_value=20000)
     Total = serializers.IntegerField(required=False, min_value=0, max_value=100)
-    Session = serializers.IntegerField(required=False, min_value=0)
+    Session = serializers.IntegerField(required=False, min_value=0, max_value=MAX_INT32)
 
 
 class QuietTime(serializers.Serializer):

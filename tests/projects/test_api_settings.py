@@ -55,6 +55,8 @@ def test_a_group_sent_replaces_the_stored_group_and_others_are_kept(pinpoint, pr
         {"Limits": {"Daily": 101}},
         {"Limits": {"MessagesPerSecond": 0}},
         {"Limits": {"MaximumDuration": 59}},
+        {"Limits": {"Session": 2**40}},
+        {"Limits": {"MaximumDuration": 2**31}},
         {"QuietTime": {"Start": "25:00", "End": "07:00"}},
         {"QuietTime": {"Start": "22:00"}},
         {"JourneyLimits": {"TimeframeCap": {"Cap": 5, "Days": 31}}},
