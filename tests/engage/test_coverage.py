@@ -1,0 +1,20 @@
+from pathlib import Path
+
+from django.conf import settings
+
+from engage.api.coverage import coverage, markdown
+
+
+def test_docs_table_of_served_operations_is_current():
+    committed = (Path(settings.BASE_DIR) / "docs" / "pinpoint-api.md").read_text()
+
+    assert committed == markdown(), "run: python manage.py pinpoint_coverage"
+
+
+def test_coverage_sees_served_and_unbuilt_operations():
+    served = {row.operation.name: row.implemented for row in coverage()}
+
+    assert served["GetApps"] is True
+    assert served["UpdateEndpoint"] is True
+    assert served["GetInAppMessages"] is False
+    assert served["GetCampaigns"] is False
