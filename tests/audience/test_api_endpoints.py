@@ -279,3 +279,19 @@ def test_put_events_with_a_bad_endpoint_still_stores_its_events(pinpoint, projec
     assert results["EndpointItemResponse"]["StatusCode"] == 400
     assert results["EventsItemResponse"]["ev-1"]["StatusCode"] == 202
     assert Event.objects.count() == 1
+
+
+def test_delete_app_deletes_its_audience(pinpoint, project):
+    pinpoint.update_endpoint(
+        ApplicationId=project.id, EndpointId="e1", EndpointRequest={"Address": "a", "User": {"UserId": "u1"}}
+    )
+    events = {"ev-1": {"EventType": "a", "Timestamp": "2026-11-28T10:00:00Z"}}
+    pinpoint.put_events(
+        ApplicationId=project.id, EventsRequest={"BatchItem": {"e1": {"Endpoint": {}, "Events": events}}}
+    )
+
+    pinpoint.delete_app(ApplicationId=project.id)
+
+    assert not Endpoint.objects.exists()
+    assert not AudienceUser.objects.exists()
+    assert not Event.objects.exists()
