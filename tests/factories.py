@@ -35,3 +35,15 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     project = factory.SubFactory(ProjectFactory)
     user = factory.SubFactory(UserFactory)
     role = Role.OWNER
+
+
+class EventFactory(factory.django.DjangoModelFactory):
+    """An event as PutEvents stores it. Pass `timestamp`; `endpoint_key` is the lower-cased endpoint id."""
+
+    class Meta:
+        model = "audience.Event"
+
+    project = factory.SubFactory(ProjectFactory)
+    endpoint_key = "endpoint-1"
+    client_event_id = factory.Sequence(lambda n: f"event-{n}")
+    event_type = "app.opened"

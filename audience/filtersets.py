@@ -1,0 +1,107 @@
+"""Filters over one project's endpoints, shared by the Audience pages and the API."""
+
+import json
+
+import django_filters
+from django import forms
+from django.db import NotSupportedError
+from django.db.models import BooleanField, Expression, F, Q, QuerySet
+
+from audience.models import ChannelType, Endpoint, EndpointStatus, OptOut
+
+
+class AttributeHas(Expression):
+    """True where a JSON map of name → list of strings lists `value` under `name`.
+
+    PostgreSQL: `attributes @> '{"name": ["value"]}'`, which the GIN (jsonb_path_ops) index on the
+    column serves. SQLite has no JSON containment, so the named list is walked with json_each.
+    """
+
+    conditional = True
+    output_field = BooleanField()
+
+    def __init__(self, field: str, name: str, value: str) -> None:
+        super().__init__()
+        self.column = F(field)
+        self.name = name
+        self.value = value
+
+    def get_source_expressions(self) -> list:
+        return [self.column]
+
+    def set_source_expressions(self, expressions: list) -> None:
+        (self.column,) = expressions
+
+    def as_postgresql(self, compiler, connection) -> tuple[str, tuple]:
+        column, params = compiler.compile(self.column)
+        return f"{column} @> %s::jsonb", (*params, json.dumps({self.name: [self.value]}))
+
+    def as_sqlite(self, compiler, connection) -> tuple[str, tuple]:
+        column, params = compiler.compile(self.column)
+        sql = (
+            f"EXISTS (SELECT 1 FROM json_each({column}) AS named, json_each(named.value) AS listed "
+            "WHERE named.key = %s AND listed.value = %s)"
+        )
+        return sql, (*params, self.name, self.value)
+
+    def as_sql(self, compiler, connection) -> tuple[str, tuple]:
+        raise NotSupportedError("Attribute filters are built for PostgreSQL and SQLite only.")
+
+
+class EndpointFilterForm(forms.Form):
+    def clean(self) -> dict:
+        data = super().clean()
+        if bool(data.get("attribute")) != bool(data.get("value")):
+            raise forms.ValidationError("To filter by an attribute, give both its name and a value.")
+        return data
+
+
+def _unchanged(queryset: QuerySet, name: str, value: str) -> QuerySet:
+    return queryset  # attribute and value filter together, in EndpointFilterSet.filter_queryset
+
+
+class EndpointFilterSet(django_filters.FilterSet):
+    """Search and filters over endpoints. The queryset given must be one project's (`for_project`)."""
+
+    q = django_filters.CharFilter(
+        method="search",
+        label="Search",
+        help_text="The start of an endpoint id (any case), an exact address, or an exact user id.",
+    )
+    channel = django_filters.ChoiceFilter(
+        field_name="channel_type",
+        choices=[(channel, channel) for channel in ChannelType.values],
+        label="Channel",
+        empty_label="Any channel",
+    )
+    status = django_filters.ChoiceFilter(
+        choices=[(EndpointStatus.ACTIVE, "ACTIVE"), (EndpointStatus.INACTIVE, "INACTIVE")],
+        label="Status",
+        empty_label="Any status",
+    )
+    opt_out = django_filters.ChoiceFilter(
+        choices=[(OptOut.NONE, "NONE — may receive messages"), (OptOut.ALL, "ALL — opted out")],
+        label="Opt-out",
+        empty_label="Any",
+    )
+    attribute = django_filters.CharFilter(
+        method=_unchanged, label="Attribute", max_length=50, help_text="An endpoint attribute name, e.g. Interests."
+    )
+    value = django_filters.CharFilter(
+        method=_unchanged, label="Value", max_length=100, help_text="Endpoints listing this exact value."
+    )
+
+    class Meta:
+        model = Endpoint
+        fields: list[str] = []
+        form = EndpointFilterForm
+
+    def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(Q(key__startswith=value.lower()) | Q(address=value) | Q(user_id=value))
+
+    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+        queryset = super().filter_queryset(queryset)
+        attribute, value = self.form.cleaned_data.get("attribute"), self.form.cleaned_data.get("value")
+        if attribute and value:
+            queryset = queryset.filter(AttributeHas("attributes", attribute, value))
+        return queryset
