@@ -19,7 +19,7 @@ from typing import Any
 
 from django.db import connection
 
-from audience.models import AudienceUser, Endpoint
+from audience.models import AudienceUser, Endpoint, SegmentMember
 from engage.db import is_postgresql
 
 STAGED_TEXT_COLUMNS = (
@@ -183,4 +183,24 @@ def upsert_user_attributes(project_id: str, users: dict[str, dict[str, list[str]
             f"INSERT INTO {table} (project_id, user_id, attributes, updated_at) VALUES (%s, %s, %s, CURRENT_TIMESTAMP) "
             f"ON CONFLICT (project_id, user_id) DO UPDATE SET attributes = {merge}, updated_at = CURRENT_TIMESTAMP",
             [(project_id, user_id, json.dumps(attrs)) for user_id, attrs in users.items()],
+        )
+
+
+def add_segment_members(segment_id: str, keys: Sequence[str]) -> None:
+    """Add endpoint keys to an imported segment; keys already in it are skipped (one statement)."""
+    if not keys:
+        return
+    table = SegmentMember._meta.db_table
+    with connection.cursor() as cursor:
+        if is_postgresql():
+            cursor.execute(
+                f"INSERT INTO {table} (segment_id, endpoint_key) SELECT %s, unnest(%s::text[]) "
+                "ON CONFLICT (segment_id, endpoint_key) DO NOTHING",
+                [segment_id, list(keys)],
+            )
+            return
+        cursor.executemany(
+            f"INSERT INTO {table} (segment_id, endpoint_key) VALUES (%s, %s) "
+            "ON CONFLICT (segment_id, endpoint_key) DO NOTHING",
+            [(segment_id, key) for key in keys],
         )

@@ -8,9 +8,11 @@ User attributes live once per user (AudienceUser), so every endpoint of a user s
 
 import hashlib
 
+from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
-from projects.models import Project
+from projects.models import Project, new_resource_id
 
 
 class ChannelType(models.TextChoices):
@@ -197,3 +199,209 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} @ {self.timestamp:%Y-%m-%d %H:%M}"
+
+
+class SegmentType(models.TextChoices):
+    DIMENSIONAL = "DIMENSIONAL"
+    IMPORT = "IMPORT"
+
+
+class ImportFormat(models.TextChoices):
+    CSV = "CSV"
+    JSON = "JSON"
+
+
+class Segment(models.Model):
+    """A Pinpoint segment. Imported (static) segments list their members in SegmentMember; dynamic
+    (DIMENSIONAL) ones will carry their criteria and be compiled to SQL (issue 4)."""
+
+    id = models.CharField(primary_key=True, max_length=32, default=new_resource_id, editable=False)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="segments")
+    name = models.CharField(max_length=256, blank=True)
+    segment_type = models.CharField(max_length=16, choices=SegmentType.choices)
+    version = models.PositiveIntegerField(default=1, help_text="Plus one on every change.")
+    creation_date = models.DateTimeField(default=timezone.now)
+    last_modified_date = models.DateTimeField(default=timezone.now)
+    tags = models.JSONField(default=dict, blank=True)
+
+    # SegmentImportResource: how an IMPORT segment was made.
+    import_format = models.CharField(max_length=4, choices=ImportFormat.choices, blank=True)
+    import_s3_url = models.CharField(max_length=1024, blank=True)
+    import_role_arn = models.CharField(max_length=2048, blank=True)
+    import_external_id = models.CharField(max_length=256, blank=True)
+    import_size = models.PositiveIntegerField(default=0, help_text="Members of an imported segment.")
+    import_channel_counts = models.JSONField(default=dict, blank=True, help_text="Members per ChannelType.")
+
+    class Meta:
+        indexes = [models.Index(fields=["project", "creation_date", "id"], name="segment_listing")]
+
+    def __str__(self) -> str:
+        return self.name or self.id
+
+    @property
+    def arn(self) -> str:
+        return f"{self.project.arn}/segments/{self.id}"
+
+
+class SegmentMember(models.Model):
+    """One endpoint of an imported segment, by endpoint key (see ARCHITECTURE.md "Segments").
+
+    Keyed by the key rather than a foreign key to Endpoint so membership is written set-based from
+    the same keys the import stages, survives an endpoint being deleted and written again, and joins
+    to Endpoint through its unique (project, key) index.
+    """
+
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="members")
+    endpoint_key = models.CharField(max_length=128)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["segment", "endpoint_key"], name="segment_member_unique")]
+
+    def __str__(self) -> str:
+        return self.endpoint_key
+
+
+class JobStatus(models.TextChoices):
+    CREATED = "CREATED"
+    PREPARING_FOR_INITIALIZATION = "PREPARING_FOR_INITIALIZATION"
+    INITIALIZING = "INITIALIZING"
+    PROCESSING = "PROCESSING"
+    PENDING_JOB = "PENDING_JOB"
+    COMPLETING = "COMPLETING"
+    COMPLETED = "COMPLETED"
+    FAILING = "FAILING"
+    FAILED = "FAILED"
+
+
+FINISHED_JOB_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED})
+MAX_JOB_FAILURES = 100  # Pinpoint's Failures lists the first 100
+
+
+class JobQuerySet(models.QuerySet):
+    def for_project(self, project: Project) -> "JobQuerySet":
+        return self.filter(project=project)
+
+    def unfinished(self) -> "JobQuerySet":
+        return self.exclude(status__in=FINISHED_JOB_STATUSES)
+
+
+class ImportSource(models.TextChoices):
+    S3 = "S3", "S3 (CreateImportJob)"
+    UPLOAD = "UPLOAD", "Upload (Audience page)"
+
+
+class ImportJob(models.Model):
+    """CreateImportJob, or an upload from the browser. Progress (file, byte offset, line) is saved
+    with each committed chunk, so a worker that dies resumes after the last chunk it committed."""
+
+    id = models.CharField(primary_key=True, max_length=32, default=new_resource_id, editable=False)
+    status = models.CharField(max_length=32, choices=JobStatus.choices, default=JobStatus.CREATED)
+    creation_date = models.DateTimeField(default=timezone.now)
+    completion_date = models.DateTimeField(null=True, blank=True)
+    total_pieces = models.PositiveIntegerField(default=0)
+    completed_pieces = models.PositiveIntegerField(default=0)
+    failed_pieces = models.PositiveIntegerField(default=0)
+    total_processed = models.PositiveIntegerField(default=0)
+    total_failures = models.PositiveIntegerField(default=0)
+    failures = models.JSONField(default=list, blank=True, help_text="The first 100 failures: file, line, reason.")
+    # A worker holds the job while `claimed_until` is in the future; a dead worker's claim lapses.
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="import_jobs")
+    source = models.CharField(max_length=8, choices=ImportSource.choices, default=ImportSource.S3)
+    format = models.CharField(max_length=4, choices=ImportFormat.choices)
+    s3_url = models.CharField(max_length=1024, help_text="s3://bucket/key-or-prefix; upload://name for uploads.")
+    role_arn = models.CharField(max_length=2048, blank=True)
+    external_id = models.CharField(max_length=256, blank=True)
+    register_endpoints = models.BooleanField(default=True)
+    define_segment = models.BooleanField(default=False)
+    segment = models.ForeignKey(Segment, on_delete=models.SET_NULL, null=True, blank=True, related_name="import_jobs")
+    segment_name = models.CharField(max_length=256, blank=True)
+    upload = models.CharField(max_length=512, blank=True, help_text="Name of the uploaded file in storage.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    # Browser uploads are checked first (a dry run that writes nothing) and run once confirmed.
+    preview = models.JSONField(null=True, blank=True, help_text="Dry-run summary: new, updated, invalid, reasons.")
+    confirmed = models.BooleanField(default=True)
+
+    # Resumable progress: files[file_index] is read from byte `file_offset` (line `file_line` done).
+    files = models.JSONField(default=list, blank=True, help_text="The files of the job, fixed when it starts.")
+    file_index = models.PositiveIntegerField(default=0)
+    file_offset = models.BigIntegerField(default=0)
+    file_line = models.PositiveIntegerField(default=0)
+    file_header = models.JSONField(default=list, blank=True, help_text="The CSV header of the current file.")
+    new_endpoints = models.PositiveIntegerField(default=0)
+    updated_endpoints = models.PositiveIntegerField(default=0)
+
+    objects = JobQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["project", "creation_date", "id"], name="import_job_listing")]
+
+    def __str__(self) -> str:
+        return f"{self.id} ({self.status})"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED_JOB_STATUSES
+
+
+class ImportFailure(models.Model):
+    """Every row an import could not take, for the failed-rows download (the job keeps the first 100)."""
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="failed_rows")
+    file = models.CharField(max_length=1024)
+    line = models.PositiveIntegerField()
+    reason = models.TextField()
+    row = models.TextField(blank=True, help_text="The row as it was in the file (cut at 16 KB).")
+
+    class Meta:
+        indexes = [models.Index(fields=["job", "id"], name="import_failure_job")]
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.reason}"
+
+
+class ExportJob(models.Model):
+    """CreateExportJob: gzip newline-delimited EndpointResponse JSON under S3UrlPrefix. Progress is
+    the last endpoint key written and the files written, so a resumed export continues there."""
+
+    id = models.CharField(primary_key=True, max_length=32, default=new_resource_id, editable=False)
+    status = models.CharField(max_length=32, choices=JobStatus.choices, default=JobStatus.CREATED)
+    creation_date = models.DateTimeField(default=timezone.now)
+    completion_date = models.DateTimeField(null=True, blank=True)
+    total_pieces = models.PositiveIntegerField(default=0)
+    completed_pieces = models.PositiveIntegerField(default=0)
+    failed_pieces = models.PositiveIntegerField(default=0)
+    total_processed = models.PositiveIntegerField(default=0)
+    total_failures = models.PositiveIntegerField(default=0)
+    failures = models.JSONField(default=list, blank=True, help_text="The first 100 failures: file, line, reason.")
+    # A worker holds the job while `claimed_until` is in the future; a dead worker's claim lapses.
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="export_jobs")
+    s3_url_prefix = models.CharField(max_length=1024, help_text="s3://bucket/folder/")
+    role_arn = models.CharField(max_length=2048, blank=True)
+    segment = models.ForeignKey(Segment, on_delete=models.SET_NULL, null=True, blank=True, related_name="export_jobs")
+    segment_version = models.PositiveIntegerField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    last_key = models.CharField(max_length=128, blank=True, help_text="Endpoints up to this key are written.")
+    written_files = models.JSONField(default=list, blank=True, help_text="Objects written so far.")
+
+    objects = JobQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["project", "creation_date", "id"], name="export_job_listing")]
+
+    def __str__(self) -> str:
+        return f"{self.id} ({self.status})"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED_JOB_STATUSES

@@ -148,6 +148,12 @@ ENGAGE_REGION = os.environ.get("ENGAGE_REGION", "us-east-1")
 ENGAGE_ENCRYPTION_KEYS = env_list("ENGAGE_ENCRYPTION_KEYS")
 # Allowed clock skew for signed requests, in seconds.
 ENGAGE_SIGV4_MAX_SKEW = int(os.environ.get("ENGAGE_SIGV4_MAX_SKEW", "900"))
+# The S3-compatible store import and export jobs read and write (MinIO, Ceph, Garage, AWS S3...).
+# Empty: AWS S3 itself. Credentials and region come from boto3's usual sources: AWS_ACCESS_KEY_ID,
+# AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION (or ~/.aws, an instance role).
+ENGAGE_S3_ENDPOINT_URL = os.environ.get("ENGAGE_S3_ENDPOINT_URL", "")
+# Files uploaded on the Audience page wait here (Django's default storage) until their import ran.
+MEDIA_ROOT = Path(os.environ.get("ENGAGE_UPLOAD_DIR", VAR_DIR / "uploads"))
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

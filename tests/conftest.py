@@ -150,3 +150,62 @@ def access_key(user, transactional_db):
     """A fresh key of `user`: (access_key_id, secret)."""
     issued = access_key_create(user)
     return issued.key.access_key_id, issued.secret
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    """moto's real S3 server on a free loopback port, for the whole session: import and export
+    jobs talk to it over HTTP through boto3, as they would to any S3-compatible store."""
+    import logging
+    import os
+    import socket
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    for name, value in (
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+    ):
+        os.environ.setdefault(name, value)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+class Bucket:
+    """A fresh bucket on the moto server, with helpers to put and read objects."""
+
+    def __init__(self, endpoint_url: str) -> None:
+        import uuid
+
+        self.client = boto3.client("s3", endpoint_url=endpoint_url, region_name="us-east-1")
+        self.name = f"engage-{uuid.uuid4().hex[:12]}"
+        self.client.create_bucket(Bucket=self.name)
+
+    def put(self, key: str, body: bytes | str) -> str:
+        self.client.put_object(Bucket=self.name, Key=key, Body=body.encode() if isinstance(body, str) else body)
+        return f"s3://{self.name}/{key}"
+
+    def url(self, key: str = "") -> str:
+        return f"s3://{self.name}/{key}"
+
+    def keys(self, prefix: str = "") -> list[str]:
+        listed = self.client.list_objects_v2(Bucket=self.name, Prefix=prefix).get("Contents", [])
+        return sorted(item["Key"] for item in listed)
+
+    def get(self, key: str) -> bytes:
+        return self.client.get_object(Bucket=self.name, Key=key)["Body"].read()
+
+
+@pytest.fixture
+def s3(moto_server, settings):
+    """A fresh bucket on the moto S3 server, and Engage configured to use that server."""
+    settings.ENGAGE_S3_ENDPOINT_URL = moto_server
+    return Bucket(moto_server)

@@ -1,0 +1,236 @@
+"""The verbs of export jobs: create one (CreateExportJob) and run it; and the same stream of
+endpoints for a download from the Audience page.
+
+An export writes gzip files of newline-delimited EndpointResponse JSON under S3UrlPrefix
+(`{prefix}{job id}/part-00001.json.gz`, ...), reading endpoints in key order with keyset
+pagination (one indexed range query per page, however deep). After each file is uploaded the job
+saves the last key it holds: a resumed export writes the next file from there, and a file that
+was uploaded but not recorded is written again under the same name, so nothing is duplicated.
+"""
+
+import gzip
+import json
+import logging
+import math
+import tempfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
+
+from audience import storage
+from audience.api.serializers import endpoint_responses
+from audience.models import MAX_JOB_FAILURES, Endpoint, ExportJob, JobStatus, Segment, SegmentMember, SegmentType
+from engage.queue import enqueue_on_commit
+from projects.models import Project
+
+logger = logging.getLogger(__name__)
+
+PAGE = 1000
+FILE_ENDPOINTS = 100_000
+LEASE = timedelta(minutes=10)
+MAX_ATTEMPTS = 5
+
+
+class ExportRequestInvalid(ValueError):
+    """The export request cannot be run; the message says why (a 400 for the API)."""
+
+
+@dataclass(frozen=True)
+class ExportDefinition:
+    """ExportJobRequest."""
+
+    s3_url_prefix: str
+    role_arn: str = ""
+    segment_id: str = ""
+    segment_version: int | None = None
+
+
+def export_job_create(project: Project, definition: ExportDefinition, *, user=None) -> ExportJob:
+    """CreateExportJob: check the request, save the job and run it on the worker. Raises
+    ExportRequestInvalid, or Segment.DoesNotExist for an unknown SegmentId."""
+    try:
+        storage.parse_s3_url(definition.s3_url_prefix)
+    except ValueError as error:
+        raise ExportRequestInvalid(f"S3UrlPrefix: {error}") from None
+    segment = None
+    if definition.segment_id:
+        segment = Segment.objects.filter(project=project, pk=definition.segment_id).first()
+        if segment is None:
+            raise Segment.DoesNotExist(f"Segment {definition.segment_id} does not exist in this project.")
+        if segment.segment_type != SegmentType.IMPORT:
+            raise ExportRequestInvalid(
+                f"Segment {segment.pk} is a dynamic segment; Engage exports imported segments and whole projects."
+            )
+        if definition.segment_version is not None and definition.segment_version != segment.version:
+            raise ExportRequestInvalid(
+                f"Segment {segment.pk} is at version {segment.version}; only its current version can be exported."
+            )
+    with transaction.atomic():
+        job = ExportJob.objects.create(
+            project=project,
+            s3_url_prefix=definition.s3_url_prefix,
+            role_arn=definition.role_arn,
+            segment=segment,
+            segment_version=definition.segment_version,
+            created_by=user,
+        )
+        _enqueue_run(job)
+    return job
+
+
+def _enqueue_run(job: ExportJob) -> None:
+    from audience import tasks
+
+    enqueue_on_commit(tasks.export_job, job.pk)
+
+
+def endpoints_to_export(project: Project, segment: Segment | None = None) -> QuerySet:
+    """The endpoints an export covers: the project's, or the members of an imported segment."""
+    endpoints = Endpoint.objects.for_project(project)
+    if segment is not None:
+        endpoints = endpoints.filter(key__in=SegmentMember.objects.filter(segment=segment).values("endpoint_key"))
+    return endpoints
+
+
+def export_pages(
+    project: Project, *, segment: Segment | None = None, after: str = ""
+) -> Iterator[list[tuple[str, dict]]]:
+    """EndpointResponses in key order, a page at a time, from just after key `after`."""
+    endpoints = endpoints_to_export(project, segment)
+    while True:
+        page = list(endpoints.filter(key__gt=after).order_by("key")[:PAGE])
+        if not page:
+            return
+        after = page[-1].key
+        yield [(e.key, body) for e, body in zip(page, endpoint_responses(project, page), strict=True)]
+
+
+def _line(body: dict) -> bytes:
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+
+
+def export_download(project: Project, *, segment: Segment | None = None) -> Iterator[bytes]:
+    """The export as one gzip stream of newline-delimited EndpointResponse JSON (for a download):
+    compressed page by page, so memory stays flat whatever the size."""
+    compressor = zlib.compressobj(wbits=31)  # 31: gzip header and trailer
+    for page in export_pages(project, segment=segment):
+        chunk = compressor.compress(b"".join(_line(body) for _, body in page))
+        if chunk:
+            yield chunk
+    yield compressor.flush()
+
+
+def _claim(job_id: str, now: datetime) -> ExportJob | None:
+    claimed = (
+        ExportJob.objects.filter(pk=job_id)
+        .exclude(status__in=[JobStatus.COMPLETED, JobStatus.FAILED])
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .update(claimed_until=now + LEASE, attempts=F("attempts") + 1)
+    )
+    return ExportJob.objects.select_related("project", "segment").get(pk=job_id) if claimed else None
+
+
+def _save(job: ExportJob, *fields: str) -> bool:
+    lease = timezone.now() + LEASE
+    values = {name: getattr(job, name) for name in fields}
+    saved = ExportJob.objects.filter(pk=job.pk, claimed_until=job.claimed_until).update(claimed_until=lease, **values)
+    job.claimed_until = lease
+    return saved == 1
+
+
+def _object_location(job: ExportJob, number: int) -> storage.S3Location:
+    prefix = storage.parse_s3_url(job.s3_url_prefix)
+    folder = prefix.key if not prefix.key or prefix.key.endswith("/") else prefix.key + "/"
+    return storage.S3Location(bucket=prefix.bucket, key=f"{folder}{job.pk}/part-{number:05d}.json.gz")
+
+
+def _write_file(job: ExportJob, pages: Iterator[list[tuple[str, dict]]], *, limit: int) -> tuple[int, str]:
+    """Upload the next file of at most `limit` endpoints; returns (count, last key). Raises StorageError."""
+    count, last_key = 0, job.last_key
+    with tempfile.SpooledTemporaryFile(max_size=storage.UPLOAD_PART_BYTES) as spool:
+        with gzip.GzipFile(fileobj=spool, mode="wb", mtime=0) as compressed:
+            for page in pages:
+                for key, body in page:
+                    compressed.write(_line(body))
+                    count, last_key = count + 1, key
+                if count >= limit:
+                    break
+        if count:
+            spool.seek(0)
+            location = _object_location(job, len(job.written_files) + 1)
+            storage.upload(location, spool, content_type="application/x-ndjson", content_encoding="gzip")
+            job.written_files = [*job.written_files, location.url]
+    return count, last_key
+
+
+def export_job_run(job_id: str, *, file_endpoints: int = FILE_ENDPOINTS, max_files: int | None = None) -> None:
+    """Run (or resume) an export job; a finished or claimed job is left alone. `max_files` stops
+    after that many files as if the worker died. Storage errors propagate after the claim is
+    released (the sweeper retries)."""
+    job = _claim(job_id, timezone.now())
+    if job is None:
+        return
+    if job.status == JobStatus.CREATED:
+        job.status = JobStatus.PROCESSING
+        total = endpoints_to_export(job.project, job.segment).count()
+        job.total_pieces = math.ceil(total / file_endpoints)
+        if not _save(job, "status", "total_pieces"):
+            return
+    files = 0
+    while True:
+        # Whole pages per file keep the keyset simple; a file holds at most file_endpoints + PAGE - 1.
+        pages = export_pages(job.project, segment=job.segment, after=job.last_key)
+        try:
+            count, last_key = _write_file(job, pages, limit=file_endpoints)
+        except storage.StorageError as error:
+            ExportJob.objects.filter(pk=job.pk, claimed_until=job.claimed_until).update(
+                claimed_until=None, last_error=str(error)[:2000]
+            )
+            raise
+        if not count:
+            break
+        job.last_key = last_key
+        job.total_processed += count
+        job.completed_pieces += 1
+        job.total_pieces = max(job.total_pieces, job.completed_pieces)
+        if not _save(job, "last_key", "total_processed", "completed_pieces", "total_pieces", "written_files"):
+            logger.warning("export job %s: claim lost, stopping", job.pk)
+            return
+        files += 1
+        if max_files is not None and files >= max_files:
+            return
+    job.status = JobStatus.COMPLETED
+    job.total_pieces = job.completed_pieces
+    job.completion_date = timezone.now()
+    _save(job, "status", "total_pieces", "completion_date")
+    ExportJob.objects.filter(pk=job.pk).update(claimed_until=None)
+
+
+def export_jobs_sweep(now: datetime | None = None) -> int:
+    """Re-enqueue export jobs nobody holds; fail those out of attempts. Returns how many."""
+    now = now or timezone.now()
+    stuck = (
+        ExportJob.objects.unfinished()
+        .filter(creation_date__lt=now - timedelta(minutes=1))
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+    )
+    requeued = 0
+    for job in stuck:
+        with transaction.atomic():
+            if job.attempts < MAX_ATTEMPTS:
+                _enqueue_run(job)
+                requeued += 1
+                continue
+            reason = f"Stopped after {job.attempts} attempts: {job.last_error or 'the worker stopped responding'}"
+            ExportJob.objects.filter(pk=job.pk, claimed_until=job.claimed_until).update(
+                status=JobStatus.FAILED,
+                completion_date=now,
+                failed_pieces=1,
+                failures=[*job.failures, reason][:MAX_JOB_FAILURES],
+            )
+    return requeued

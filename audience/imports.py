@@ -1,0 +1,679 @@
+"""The verbs of import jobs: create one (CreateImportJob or an upload), check an upload without
+writing (the dry run), confirm it, and run a job.
+
+A job reads its files as streams, in chunks of CHUNK_ROWS records. Each chunk is one transaction:
+its endpoints go through parse_endpoint and endpoints_write(strict=False) — the same rules as the
+API — its segment members and failed rows are stored, and the job's progress (file, byte offset,
+line, counts) is saved with them. A worker that dies loses at most the chunk it had not committed;
+the next run resumes at the saved offset, so no row is lost or written twice.
+
+Pieces are files. A piece fails when its file cannot be read or its CSV header is unusable; bad
+rows do not fail their piece: they are counted (TotalFailures), listed (the first 100 in
+Failures, all of them in ImportFailure) and skipped, and the good rows are kept. A job ends
+FAILED when a piece failed or no file matched (Pinpoint: "FAILED if one or more pieces failed"),
+else COMPLETED — with TotalFailures telling how many rows were refused.
+"""
+
+import logging
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import PurePosixPath
+
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import Count, F, Q
+from django.utils import timezone
+from django.utils.text import get_valid_filename
+
+from audience import bulk, storage
+from audience.formats import SUFFIXES, HeaderInvalid, Record, RecordReader
+from audience.models import (
+    MAX_JOB_FAILURES,
+    Endpoint,
+    ImportFailure,
+    ImportFormat,
+    ImportJob,
+    ImportSource,
+    JobStatus,
+    Segment,
+    SegmentMember,
+    SegmentType,
+)
+from audience.services import endpoints_write
+from audience.validation import EndpointInvalid, EndpointWrite, parse_endpoint
+from engage.queue import enqueue_on_commit
+from projects.models import Project
+
+logger = logging.getLogger(__name__)
+
+CHUNK_ROWS = 5000
+LEASE = timedelta(minutes=10)  # a claim not renewed for this long belongs to a dead worker
+SLICE_SECONDS = 240.0  # then the task re-enqueues itself (django-q2 kills tasks after 600 s)
+MAX_ATTEMPTS = 5
+ID_NAMESPACE = uuid.UUID("6f1c1a52-8f43-4c1e-9a55-0d6f2f0a7c11")
+
+
+class ImportRequestInvalid(ValueError):
+    """The import request cannot be run; the message says why (a 400 for the API)."""
+
+
+class ClaimLost(RuntimeError):
+    """Another worker took the job over (ours stalled past its lease): stop without writing."""
+
+
+@dataclass(frozen=True)
+class ImportDefinition:
+    """ImportJobRequest: what to read and what to do with it."""
+
+    format: str
+    s3_url: str
+    role_arn: str = ""
+    register_endpoints: bool = True
+    define_segment: bool = False
+    segment_id: str = ""
+    segment_name: str = ""
+    external_id: str = ""
+
+
+def _segment_for(project: Project, definition: ImportDefinition, *, default_name: str) -> Segment | None:
+    if definition.segment_id:
+        segment = Segment.objects.select_for_update().filter(project=project, pk=definition.segment_id).first()
+        if segment is None:
+            raise Segment.DoesNotExist(f"Segment {definition.segment_id} does not exist in this project.")
+        if segment.segment_type != SegmentType.IMPORT:
+            raise ImportRequestInvalid(
+                f"Segment {segment.pk} is a dynamic segment; an import can only extend an imported segment."
+            )
+        return segment
+    if not definition.define_segment:
+        return None
+    return Segment.objects.create(
+        project=project,
+        name=definition.segment_name or default_name,
+        segment_type=SegmentType.IMPORT,
+        import_format=definition.format,
+        import_s3_url=definition.s3_url,
+        import_role_arn=definition.role_arn,
+        import_external_id=definition.external_id,
+    )
+
+
+def _check(definition: ImportDefinition) -> None:
+    if definition.format not in ImportFormat.values:
+        raise ImportRequestInvalid("Format must be CSV or JSON.")
+    if not (definition.register_endpoints or definition.define_segment or definition.segment_id):
+        raise ImportRequestInvalid("Nothing to do: set RegisterEndpoints, DefineSegment or SegmentId.")
+    if len(definition.segment_name) > 256:
+        raise ImportRequestInvalid("SegmentName must be at most 256 characters.")
+
+
+def import_job_create(project: Project, definition: ImportDefinition, *, user=None) -> ImportJob:
+    """CreateImportJob: check the request, create or find the segment, save the job and run it on
+    the worker. Raises ImportRequestInvalid, or Segment.DoesNotExist for an unknown SegmentId."""
+    _check(definition)
+    try:
+        location = storage.parse_s3_url(definition.s3_url)
+    except ValueError as error:
+        raise ImportRequestInvalid(f"S3Url: {error}") from None
+    default_name = PurePosixPath(location.key).name or location.bucket
+    with transaction.atomic():
+        segment = _segment_for(project, definition, default_name=default_name)
+        job = ImportJob.objects.create(
+            project=project,
+            source=ImportSource.S3,
+            format=definition.format,
+            s3_url=definition.s3_url,
+            role_arn=definition.role_arn,
+            external_id=definition.external_id,
+            register_endpoints=definition.register_endpoints,
+            define_segment=definition.define_segment,
+            segment=segment,
+            segment_name=segment.name if segment else definition.segment_name,
+            created_by=user,
+        )
+        _enqueue_run(job)
+    return job
+
+
+def import_upload_create(
+    project: Project, *, upload: File, format: str, define_segment: bool = False, segment_name: str = "", user=None
+) -> ImportJob:
+    """An import uploaded on the Audience page: store the file, save an unconfirmed job and check
+    the file on the worker (a dry run that writes nothing). Raises ImportRequestInvalid."""
+    name = get_valid_filename(PurePosixPath(upload.name or "upload").name) or "upload"
+    definition = ImportDefinition(
+        format=format, s3_url=f"upload://{name}", define_segment=define_segment, segment_name=segment_name
+    )
+    _check(definition)
+    stored = default_storage.save(f"imports/{project.pk}/{uuid.uuid4().hex}/{name}", upload)
+    with transaction.atomic():
+        segment = _segment_for(project, definition, default_name=name)
+        job = ImportJob.objects.create(
+            project=project,
+            source=ImportSource.UPLOAD,
+            format=format,
+            s3_url=definition.s3_url,
+            define_segment=define_segment,
+            segment=segment,
+            segment_name=segment.name if segment else "",
+            upload=stored,
+            created_by=user,
+            confirmed=False,
+            preview={"done": False, "rows": 0, "new": 0, "updated": 0, "invalid": 0, "reasons": []},
+        )
+        from audience import tasks
+
+        enqueue_on_commit(tasks.import_preview, job.pk)
+    return job
+
+
+def import_job_confirm(job: ImportJob) -> bool:
+    """Run a checked upload for real; False if it was confirmed already (idempotent)."""
+    with transaction.atomic():
+        confirmed = ImportJob.objects.filter(pk=job.pk, confirmed=False, status=JobStatus.CREATED).update(
+            confirmed=True
+        )
+        if confirmed:
+            _enqueue_run(job)
+    return bool(confirmed)
+
+
+def import_job_cancel(job: ImportJob) -> bool:
+    """Drop an upload that was checked but not confirmed: the job and its file. False if it ran."""
+    with transaction.atomic():
+        deleted, _ = ImportJob.objects.filter(pk=job.pk, confirmed=False, status=JobStatus.CREATED).delete()
+    if deleted and job.upload:
+        default_storage.delete(job.upload)
+    return bool(deleted)
+
+
+def _enqueue_run(job: ImportJob) -> None:
+    from audience import tasks
+
+    enqueue_on_commit(tasks.import_job, job.pk)
+
+
+# --- reading ---------------------------------------------------------------------------------------
+
+
+def _job_files(job: ImportJob) -> list[dict]:
+    """The files a job reads, fixed when it starts. Raises storage.StorageError."""
+    if job.source == ImportSource.UPLOAD:
+        return [
+            {"key": job.upload, "name": job.s3_url.removeprefix("upload://"), "size": default_storage.size(job.upload)}
+        ]
+    location = storage.parse_s3_url(job.s3_url)
+    objects = storage.list_objects(location, suffixes=SUFFIXES[job.format])
+    return [{"key": o.key, "name": o.key, "size": o.size} for o in objects]
+
+
+def _upload_blocks(name: str, offset: int) -> Iterator[bytes]:
+    with default_storage.open(name, "rb") as handle:
+        handle.seek(offset)
+        while block := handle.read(1024 * 1024):
+            yield block
+
+
+def _blocks(job: ImportJob, file: dict, offset: int) -> Iterator[bytes]:
+    """The file's bytes from `offset` on. Raises storage.StorageError."""
+    if job.source == ImportSource.UPLOAD:
+        return _upload_blocks(file["key"], offset)
+    bucket = storage.parse_s3_url(job.s3_url).bucket
+    return storage.read_chunks(storage.open_object(bucket, file["key"], offset=offset))
+
+
+def _chunks(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
+    chunk: list[Record] = []
+    for record in records:
+        chunk.append(record)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+# --- one chunk -------------------------------------------------------------------------------------
+
+
+@dataclass
+class ChunkResult:
+    processed: int = 0
+    new: int = 0
+    updated: int = 0
+    failures: list[tuple[Record, str]] = field(default_factory=list)
+
+
+def derived_endpoint_id(channel_type: str, address: str) -> str:
+    """The id of a row without one: stable per channel and address, so importing the same file
+    twice updates the endpoints it created instead of adding copies."""
+    return uuid.uuid5(ID_NAMESPACE, f"{channel_type}:{address}").hex
+
+
+def _parse(record: Record) -> EndpointWrite:
+    body = record.body
+    endpoint_id = body.pop("Id", None)
+    if endpoint_id is None:
+        channel, address = body.get("ChannelType"), body.get("Address")
+        if not (isinstance(channel, str) and channel and isinstance(address, str) and address):
+            raise EndpointInvalid("A row without an Id is a new endpoint: it needs ChannelType and Address.")
+        endpoint_id = derived_endpoint_id(channel, address)
+    return parse_endpoint(endpoint_id, body)
+
+
+def apply_chunk(
+    project: Project,
+    records: list[Record],
+    *,
+    register: bool,
+    segment_id: str | None,
+    define_segment: bool,
+    request_id: str,
+) -> ChunkResult:
+    """Write one chunk of records (inside the caller's transaction); returns counts and failures."""
+    result = ChunkResult()
+    parsed: list[tuple[Record, EndpointWrite]] = []
+    references: list[Record] = []
+    for record in records:
+        if record.error is not None:
+            result.processed += 1
+            result.failures.append((record, record.error))
+        elif record.user_ids is not None:
+            references.append(record)
+        else:
+            result.processed += 1
+            try:
+                parsed.append((record, _parse(record)))
+            except EndpointInvalid as error:
+                result.failures.append((record, str(error)))
+    members: list[str] = []
+    if parsed:
+        members += _write_endpoints(project, parsed, result, register=register, request_id=request_id)
+    if references:
+        members += _resolve_users(project, references, result, define_segment=define_segment)
+    if segment_id and members:
+        bulk.add_segment_members(segment_id, members)
+    result.failures.sort(key=lambda failure: failure[0].line)
+    return result
+
+
+def _write_endpoints(
+    project: Project,
+    parsed: list[tuple[Record, EndpointWrite]],
+    result: ChunkResult,
+    *,
+    register: bool,
+    request_id: str,
+) -> list[str]:
+    existing = set(
+        Endpoint.objects.filter(project=project, key__in={w.key for _, w in parsed}).values_list("key", flat=True)
+    )
+    known = set(existing)
+    writable: list[tuple[Record, EndpointWrite]] = []
+    for record, write in parsed:
+        if write.key not in known:
+            if not register:
+                result.failures.append(
+                    (record, f"Endpoint {write.endpoint_id} does not exist, and RegisterEndpoints is false.")
+                )
+                continue
+            if not (write.columns.get("channel_type") and write.columns.get("address")):
+                result.failures.append(
+                    (
+                        record,
+                        f"Endpoint {write.endpoint_id} does not exist: a new endpoint needs ChannelType and Address.",
+                    )
+                )
+                continue
+            known.add(write.key)
+        writable.append((record, write))
+    if not writable:
+        return []
+    if not register:
+        result.updated += len(writable)
+        return [w.key for _, w in writable]
+    outcome = endpoints_write(project, [w for _, w in writable], request_id=request_id, strict=False)
+    accepted: list[str] = []
+    created: set[str] = set()
+    for position, (record, write) in enumerate(writable):
+        reason = outcome.rejected.get(position)
+        if reason is not None:
+            result.failures.append((record, reason))
+            continue
+        accepted.append(write.key)
+        if write.key in existing or write.key in created:
+            result.updated += 1
+        else:
+            created.add(write.key)
+            result.new += 1
+    return accepted
+
+
+def _resolve_users(
+    project: Project, references: list[Record], result: ChunkResult, *, define_segment: bool
+) -> list[str]:
+    """User-ID-only rows: every endpoint of each user joins the segment."""
+    wanted = {user_id for record in references for user_id in record.user_ids}
+    found: dict[str, list[str]] = {}
+    if define_segment and wanted:
+        for user_id, key in Endpoint.objects.filter(project=project, user_id__in=wanted).values_list("user_id", "key"):
+            found.setdefault(user_id, []).append(key)
+    keys: list[str] = []
+    for record in references:
+        if not record.user_ids:
+            result.processed += 1
+            result.failures.append((record, "The row names no User.UserId."))
+            continue
+        for user_id in record.user_ids:
+            result.processed += 1
+            if not define_segment:
+                result.failures.append(
+                    (record, f"User {user_id}: a User.UserId-only row adds a user to a segment; set DefineSegment.")
+                )
+            elif user_id not in found:
+                result.failures.append((record, f"User {user_id} has no endpoints in this project."))
+            else:
+                keys += found[user_id]
+                result.updated += 1
+    return keys
+
+
+def _failure_text(file: str, record: Record, reason: str) -> str:
+    return f"{file} line {record.line}: {reason}"
+
+
+# --- running a job ---------------------------------------------------------------------------------
+
+
+def _claim(model, job_id: str, now: datetime, **conditions) -> object | None:
+    """Take the job for this worker with a conditional UPDATE; None if it is finished or held."""
+    lease = now + LEASE
+    claimed = (
+        model.objects.filter(pk=job_id, **conditions)
+        .exclude(status__in=[JobStatus.COMPLETED, JobStatus.FAILED])
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .update(claimed_until=lease, attempts=F("attempts") + 1)
+    )
+    return model.objects.get(pk=job_id) if claimed else None
+
+
+def _save(job: ImportJob, *fields: str) -> None:
+    """Save progress if the job is still ours, renewing the lease; raises ClaimLost."""
+    lease = timezone.now() + LEASE
+    values = {name: getattr(job, name) for name in fields}
+    saved = ImportJob.objects.filter(pk=job.pk, claimed_until=job.claimed_until).update(claimed_until=lease, **values)
+    if saved != 1:
+        raise ClaimLost(f"import job {job.pk} was taken over by another worker")
+    job.claimed_until = lease
+
+
+def _record_failures(job: ImportJob, file: str, failures: list[tuple[Record, str]]) -> None:
+    if not failures:
+        return
+    ImportFailure.objects.bulk_create(
+        [ImportFailure(job=job, file=file, line=r.line, reason=reason, row=r.text) for r, reason in failures]
+    )
+    room = MAX_JOB_FAILURES - len(job.failures)
+    job.failures = job.failures + [_failure_text(file, r, reason) for r, reason in failures[:room]]
+    job.total_failures += len(failures)
+
+
+PROGRESS_FIELDS = (
+    "status",
+    "file_index",
+    "file_offset",
+    "file_line",
+    "file_header",
+    "total_processed",
+    "total_failures",
+    "failures",
+    "new_endpoints",
+    "updated_endpoints",
+    "completed_pieces",
+    "failed_pieces",
+)
+
+
+def import_job_run(
+    job_id: str, *, chunk_rows: int = CHUNK_ROWS, slice_seconds: float = SLICE_SECONDS, max_chunks: int | None = None
+) -> None:
+    """Run (or resume) a confirmed import job. Idempotent: a finished or claimed job is left alone.
+
+    Works for `slice_seconds`, then re-enqueues itself; `max_chunks` stops after that many chunks
+    as if the worker died (the claim stays until its lease lapses). Storage errors while listing
+    fail the job; other errors propagate after the claim is released, and the sweeper retries.
+    """
+    job = _claim(ImportJob, job_id, timezone.now(), confirmed=True)
+    if job is None:
+        return
+    try:
+        finished = _run(job, chunk_rows=chunk_rows, deadline=time.monotonic() + slice_seconds, max_chunks=max_chunks)
+    except ClaimLost:
+        logger.warning("import job %s: claim lost, stopping", job_id)
+        return
+    except Exception as error:
+        ImportJob.objects.filter(pk=job.pk, claimed_until=job.claimed_until).update(
+            claimed_until=None, last_error=str(error)[:2000]
+        )
+        raise
+    if finished is None:  # max_chunks: stop as a killed worker would
+        return
+    if not finished:
+        with transaction.atomic():
+            ImportJob.objects.filter(pk=job.pk).update(claimed_until=None)
+            _enqueue_run(job)
+
+
+def _start(job: ImportJob) -> bool:
+    """List the files; False (and the job FAILED) when there are none or they cannot be listed."""
+    job.status = JobStatus.INITIALIZING
+    _save(job, "status")
+    try:
+        files = _job_files(job)
+    except (storage.StorageError, OSError) as error:
+        _finish(job, failure=str(error))
+        return False
+    if not files:
+        kind = "JSON (.json, .jsonl, .ndjson)" if job.format == ImportFormat.JSON else "CSV (.csv)"
+        _finish(job, failure=f"No {kind} files found at {job.s3_url}.")
+        return False
+    job.files = files
+    job.total_pieces = len(files)
+    job.status = JobStatus.PROCESSING
+    _save(job, "files", "total_pieces", "status")
+    return True
+
+
+def _run(job: ImportJob, *, chunk_rows: int, deadline: float, max_chunks: int | None) -> bool | None:
+    """True when the job finished, False when its time slice ran out, None when max_chunks hit."""
+    starting = job.status in (JobStatus.CREATED, JobStatus.PREPARING_FOR_INITIALIZATION, JobStatus.INITIALIZING)
+    if starting and not _start(job):
+        return True
+    chunks_done = 0
+    while job.file_index < len(job.files):
+        file = job.files[job.file_index]
+        try:
+            reader = RecordReader(
+                _blocks(job, file, job.file_offset),
+                format=job.format,
+                offset=job.file_offset,
+                line=job.file_line,
+                header=job.file_header or None,
+            )
+            if job.format == ImportFormat.CSV and reader.header is None:
+                reader.read_header()
+            for chunk in _chunks(reader, chunk_rows):
+                _commit_chunk(job, file["name"], chunk, reader)
+                chunks_done += 1
+                if max_chunks is not None and chunks_done >= max_chunks:
+                    return None
+                if time.monotonic() > deadline:
+                    return False
+        except HeaderInvalid as error:
+            _next_file(job, failure=f"{file['name']}: {error}")
+            continue
+        except storage.StorageError as error:
+            if job.file_offset:
+                raise  # lost part-way: retry later from the saved offset
+            _next_file(job, failure=f"{file['name']}: {error}")
+            continue
+        _next_file(job)
+    _finish(job)
+    return True
+
+
+def _commit_chunk(job: ImportJob, name: str, chunk: list[Record], reader: RecordReader) -> None:
+    with transaction.atomic():
+        result = apply_chunk(
+            job.project,
+            chunk,
+            register=job.register_endpoints,
+            segment_id=job.segment_id,
+            define_segment=job.segment_id is not None,
+            request_id=job.pk,
+        )
+        _record_failures(job, name, result.failures)
+        job.total_processed += result.processed
+        job.new_endpoints += result.new
+        job.updated_endpoints += result.updated
+        job.file_offset = chunk[-1].end
+        job.file_line = reader.line
+        job.file_header = reader.header.names if reader.header else []
+        _save(job, *PROGRESS_FIELDS)
+
+
+def _next_file(job: ImportJob, *, failure: str = "") -> None:
+    with transaction.atomic():
+        if failure:
+            job.failed_pieces += 1
+            if len(job.failures) < MAX_JOB_FAILURES:
+                job.failures = [*job.failures, failure]
+        else:
+            job.completed_pieces += 1
+        job.file_index += 1
+        job.file_offset = 0
+        job.file_line = 0
+        job.file_header = []
+        _save(job, *PROGRESS_FIELDS)
+
+
+def _finish(job: ImportJob, *, failure: str = "") -> None:
+    """COMPLETING: size the segment; then COMPLETED, or FAILED when a piece failed or none ran."""
+    job.status = JobStatus.COMPLETING
+    _save(job, "status")
+    with transaction.atomic():
+        if job.segment_id:
+            segment_refresh_import(job.segment, job=job)
+        if failure:
+            job.failures = [*job.failures, failure][:MAX_JOB_FAILURES]
+        failed = bool(failure) or job.failed_pieces > 0 or job.total_pieces == 0
+        job.status = JobStatus.FAILED if failed else JobStatus.COMPLETED
+        job.completion_date = timezone.now()
+        _save(job, "status", "completion_date", "failures")
+        ImportJob.objects.filter(pk=job.pk).update(claimed_until=None)
+    if job.upload:
+        transaction.on_commit(lambda: default_storage.delete(job.upload))
+
+
+def segment_refresh_import(segment: Segment, *, job: ImportJob) -> Segment:
+    """After an import into a segment: its size and channel counts from its members, the job's
+    definition, and a new version when the job extended an existing segment."""
+    members = SegmentMember.objects.filter(segment=segment).values("endpoint_key")
+    counts = (
+        Endpoint.objects.filter(project_id=segment.project_id, key__in=members)
+        .values("channel_type")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    segment.import_size = SegmentMember.objects.filter(segment=segment).count()
+    segment.import_channel_counts = {row["channel_type"]: row["n"] for row in counts if row["channel_type"]}
+    segment.import_format = job.format
+    segment.import_s3_url = job.s3_url
+    segment.import_role_arn = job.role_arn
+    segment.import_external_id = job.external_id
+    if ImportJob.objects.filter(segment=segment).exclude(pk=job.pk).exists():
+        segment.version = F("version") + 1
+    segment.last_modified_date = timezone.now()
+    segment.save()
+    segment.refresh_from_db(fields=["version"])
+    return segment
+
+
+# --- the dry run of an upload ----------------------------------------------------------------------
+
+
+class _Rollback(Exception):
+    pass
+
+
+def import_preview_run(job_id: str, *, chunk_rows: int = CHUNK_ROWS) -> None:
+    """Check an uploaded file without writing: each chunk runs through the real writes in a
+    transaction that is rolled back, and the counts (new, updated, invalid with reasons) are
+    stored in job.preview. Each chunk is checked against the project as it is, not as the
+    earlier chunks would leave it. Idempotent: a preview that is done is not redone."""
+    job = _claim(ImportJob, job_id, timezone.now(), confirmed=False, status=JobStatus.CREATED)
+    if job is None or (job.preview or {}).get("done"):
+        return
+    preview = {"done": False, "rows": 0, "new": 0, "updated": 0, "invalid": 0, "reasons": [], "error": ""}
+    try:
+        file = _job_files(job)[0]
+        reader = RecordReader(_blocks(job, file, 0), format=job.format)
+        if job.format == ImportFormat.CSV:
+            reader.read_header()
+        for chunk in _chunks(reader, chunk_rows):
+            result = ChunkResult()
+            try:
+                with transaction.atomic():
+                    result = apply_chunk(
+                        job.project,
+                        chunk,
+                        register=job.register_endpoints,
+                        segment_id=None,
+                        define_segment=job.define_segment or job.segment_id is not None,
+                        request_id=job.pk,
+                    )
+                    raise _Rollback
+            except _Rollback:
+                pass
+            preview["rows"] += result.processed
+            preview["new"] += result.new
+            preview["updated"] += result.updated
+            preview["invalid"] += len(result.failures)
+            room = MAX_JOB_FAILURES - len(preview["reasons"])
+            preview["reasons"] += [{"line": r.line, "reason": why} for r, why in result.failures[:room]]
+            preview["offset"] = reader.offset
+            ImportJob.objects.filter(pk=job.pk).update(preview=preview, claimed_until=timezone.now() + LEASE)
+    except (HeaderInvalid, OSError) as error:
+        preview["error"] = str(error)
+    preview["done"] = True
+    ImportJob.objects.filter(pk=job.pk).update(preview=preview, claimed_until=None)
+
+
+def import_jobs_sweep(now: datetime | None = None) -> int:
+    """Re-enqueue confirmed jobs nobody holds (a worker died, or an error stopped them); jobs out of
+    attempts end FAILED with their last error. Returns how many were re-enqueued."""
+    now = now or timezone.now()
+    stuck = (
+        ImportJob.objects.unfinished()
+        .filter(confirmed=True, creation_date__lt=now - timedelta(minutes=1))
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+    )
+    requeued = 0
+    for job in stuck:
+        with transaction.atomic():
+            if job.attempts < MAX_ATTEMPTS:
+                _enqueue_run(job)
+                requeued += 1
+                continue
+            reason = f"Stopped after {job.attempts} attempts: {job.last_error or 'the worker stopped responding'}"
+            ImportJob.objects.filter(pk=job.pk, claimed_until=job.claimed_until).update(
+                status=JobStatus.FAILED,
+                completion_date=now,
+                failed_pieces=max(job.total_pieces - job.completed_pieces - job.failed_pieces, 1) + job.failed_pieces,
+                failures=[*job.failures, reason][:MAX_JOB_FAILURES],
+            )
+    return requeued
