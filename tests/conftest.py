@@ -196,7 +196,7 @@ class Bucket:
     def url(self, key: str = "") -> str:
         return f"s3://{self.name}/{key}"
 
-    def keys(self, prefix: str = "") -> list[str]:
+    def list_keys(self, prefix: str = "") -> list[str]:
         listed = self.client.list_objects_v2(Bucket=self.name, Prefix=prefix).get("Contents", [])
         return sorted(item["Key"] for item in listed)
 

@@ -20,4 +20,22 @@ urlpatterns = [
         name="pinpoint-attributes",
     ),
     path("apps/<str:application_id>/events", views.EventsView.as_view(), name="pinpoint-events"),
+    path("apps/<str:application_id>/jobs/import", views.ImportJobsView.as_view(), name="pinpoint-import-jobs"),
+    path(
+        "apps/<str:application_id>/jobs/import/<str:job_id>", views.ImportJobView.as_view(), name="pinpoint-import-job"
+    ),
+    path("apps/<str:application_id>/jobs/export", views.ExportJobsView.as_view(), name="pinpoint-export-jobs"),
+    path(
+        "apps/<str:application_id>/jobs/export/<str:job_id>", views.ExportJobView.as_view(), name="pinpoint-export-job"
+    ),
+    path(
+        "apps/<str:application_id>/segments/<str:segment_id>/jobs/import",
+        views.SegmentImportJobsView.as_view(),
+        name="pinpoint-segment-import-jobs",
+    ),
+    path(
+        "apps/<str:application_id>/segments/<str:segment_id>/jobs/export",
+        views.SegmentExportJobsView.as_view(),
+        name="pinpoint-segment-export-jobs",
+    ),
 ]

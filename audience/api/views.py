@@ -1,12 +1,20 @@
-"""Pinpoint operations on endpoints, users, attributes and events."""
+"""Pinpoint operations on endpoints, users, attributes, events, and import and export jobs."""
 
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from audience.api.serializers import endpoint_responses
-from audience.models import AttributeKind, Endpoint
+from audience.api.serializers import (
+    ExportJobRequest,
+    ImportJobRequest,
+    endpoint_responses,
+    export_job_response,
+    import_job_response,
+)
+from audience.exports import ExportDefinition, ExportRequestInvalid, export_job_create
+from audience.imports import ImportDefinition, ImportRequestInvalid, import_job_create
+from audience.models import AttributeKind, Endpoint, ExportJob, ImportJob, Segment
 from audience.services import attributes_remove, endpoint_delete, endpoints_write, events_put, user_endpoints_delete
 from audience.validation import (
     MAX_EVENTS_PER_REQUEST,
@@ -17,6 +25,7 @@ from audience.validation import (
     parse_event,
 )
 from engage.api.errors import BadRequest, NotFound, PayloadTooLarge
+from engage.api.paging import paginate
 from projects.api.mixins import ProjectScopedMixin
 
 MAX_BATCH_ITEMS = 100
@@ -164,3 +173,117 @@ class EventsView(ProjectScopedMixin, APIView):
             },
             status=status.HTTP_202_ACCEPTED,
         )
+
+
+def _page(request: Request, queryset) -> tuple[list, str | None]:
+    return paginate(
+        queryset,
+        page_size=request.query_params.get("page-size"),
+        token=request.query_params.get("token"),
+        order=("creation_date", "id"),
+    )
+
+
+def _valid(serializer_class, data) -> dict:
+    payload = serializer_class(data=_object(data, serializer_class.__name__))
+    payload.is_valid(raise_exception=True)
+    return payload.validated_data
+
+
+def _segment(project, segment_id: str) -> Segment:
+    segment = Segment.objects.filter(project=project, pk=segment_id).first()
+    if segment is None:
+        raise NotFound("Resource not found")
+    return segment
+
+
+class ImportJobsView(ProjectScopedMixin, APIView):
+    """CreateImportJob, GetImportJobs."""
+
+    def post(self, request: Request, application_id: str) -> Response:
+        data = _valid(ImportJobRequest, request.data)
+        definition = ImportDefinition(
+            format=data["Format"],
+            s3_url=data["S3Url"],
+            role_arn=data["RoleArn"],
+            register_endpoints=data["RegisterEndpoints"],
+            define_segment=data["DefineSegment"],
+            segment_id=data.get("SegmentId", ""),
+            segment_name=data.get("SegmentName", ""),
+            external_id=data.get("ExternalId", ""),
+        )
+        try:
+            job = import_job_create(self.project, definition, user=request.user)
+        except ImportRequestInvalid as error:
+            raise BadRequest(str(error)) from None
+        except Segment.DoesNotExist as error:
+            raise NotFound(str(error)) from None
+        job.refresh_from_db()
+        return Response(import_job_response(job), status=status.HTTP_201_CREATED)
+
+    def get(self, request: Request, application_id: str) -> Response:
+        items, next_token = _page(request, ImportJob.objects.for_project(self.project))
+        return Response({"Item": [import_job_response(job) for job in items], "NextToken": next_token})
+
+
+class ImportJobView(ProjectScopedMixin, APIView):
+    """GetImportJob."""
+
+    def get(self, request: Request, application_id: str, job_id: str) -> Response:
+        job = ImportJob.objects.for_project(self.project).filter(pk=job_id).first()
+        if job is None:
+            raise NotFound("Resource not found")
+        return Response(import_job_response(job))
+
+
+class SegmentImportJobsView(ProjectScopedMixin, APIView):
+    """GetSegmentImportJobs."""
+
+    def get(self, request: Request, application_id: str, segment_id: str) -> Response:
+        segment = _segment(self.project, segment_id)
+        items, next_token = _page(request, ImportJob.objects.for_project(self.project).filter(segment=segment))
+        return Response({"Item": [import_job_response(job) for job in items], "NextToken": next_token})
+
+
+class ExportJobsView(ProjectScopedMixin, APIView):
+    """CreateExportJob (202: the job runs on the worker), GetExportJobs."""
+
+    def post(self, request: Request, application_id: str) -> Response:
+        data = _valid(ExportJobRequest, request.data)
+        definition = ExportDefinition(
+            s3_url_prefix=data["S3UrlPrefix"],
+            role_arn=data["RoleArn"],
+            segment_id=data.get("SegmentId", ""),
+            segment_version=data.get("SegmentVersion"),
+        )
+        try:
+            job = export_job_create(self.project, definition, user=request.user)
+        except ExportRequestInvalid as error:
+            raise BadRequest(str(error)) from None
+        except Segment.DoesNotExist as error:
+            raise NotFound(str(error)) from None
+        job.refresh_from_db()
+        return Response(export_job_response(job), status=status.HTTP_202_ACCEPTED)
+
+    def get(self, request: Request, application_id: str) -> Response:
+        items, next_token = _page(request, ExportJob.objects.for_project(self.project))
+        return Response({"Item": [export_job_response(job) for job in items], "NextToken": next_token})
+
+
+class ExportJobView(ProjectScopedMixin, APIView):
+    """GetExportJob."""
+
+    def get(self, request: Request, application_id: str, job_id: str) -> Response:
+        job = ExportJob.objects.for_project(self.project).filter(pk=job_id).first()
+        if job is None:
+            raise NotFound("Resource not found")
+        return Response(export_job_response(job))
+
+
+class SegmentExportJobsView(ProjectScopedMixin, APIView):
+    """GetSegmentExportJobs."""
+
+    def get(self, request: Request, application_id: str, segment_id: str) -> Response:
+        segment = _segment(self.project, segment_id)
+        items, next_token = _page(request, ExportJob.objects.for_project(self.project).filter(segment=segment))
+        return Response({"Item": [export_job_response(job) for job in items], "NextToken": next_token})
