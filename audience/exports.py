@@ -98,12 +98,12 @@ def endpoints_to_export(project: Project, segment: Segment | None = None) -> Que
 
 
 def export_pages(
-    project: Project, *, segment: Segment | None = None, after: str = ""
+    project: Project, *, segment: Segment | None = None, after: str = "", size: int = PAGE
 ) -> Iterator[list[tuple[str, dict]]]:
-    """EndpointResponses in key order, a page at a time, from just after key `after`."""
+    """(key, EndpointResponse) in key order, a page at a time, from just after key `after`."""
     endpoints = endpoints_to_export(project, segment)
     while True:
-        page = list(endpoints.filter(key__gt=after).order_by("key")[:PAGE])
+        page = list(endpoints.filter(key__gt=after).order_by("key")[:size])
         if not page:
             return
         after = page[-1].key
@@ -183,8 +183,7 @@ def export_job_run(job_id: str, *, file_endpoints: int = FILE_ENDPOINTS, max_fil
             return
     files = 0
     while True:
-        # Whole pages per file keep the keyset simple; a file holds at most file_endpoints + PAGE - 1.
-        pages = export_pages(job.project, segment=job.segment, after=job.last_key)
+        pages = export_pages(job.project, segment=job.segment, after=job.last_key, size=min(PAGE, file_endpoints))
         try:
             count, last_key = _write_file(job, pages, limit=file_endpoints)
         except storage.StorageError as error:
