@@ -223,6 +223,9 @@ class Segment(models.Model):
     creation_date = models.DateTimeField(default=timezone.now)
     last_modified_date = models.DateTimeField(default=timezone.now)
     tags = models.JSONField(default=dict, blank=True)
+    # A DIMENSIONAL segment's definition, as the API writes it (compiled by audience.compiler).
+    dimensions = models.JSONField(null=True, blank=True, help_text="SegmentDimensions, or null.")
+    segment_groups = models.JSONField(null=True, blank=True, help_text="SegmentGroupList, or null.")
 
     # SegmentImportResource: how an IMPORT segment was made.
     import_format = models.CharField(max_length=4, choices=ImportFormat.choices, blank=True)
@@ -241,6 +244,23 @@ class Segment(models.Model):
     @property
     def arn(self) -> str:
         return f"{self.project.arn}/segments/{self.id}"
+
+
+class SegmentVersion(models.Model):
+    """Every version a segment had (GetSegmentVersion(s)); source references may pin one."""
+
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="versions")
+    version = models.PositiveIntegerField()
+    name = models.CharField(max_length=256, blank=True)
+    definition = models.JSONField(default=dict, blank=True, help_text="Dimensions or SegmentGroups of the version.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["segment", "version"], name="segment_version_unique")]
+        ordering = ["segment", "version"]
+
+    def __str__(self) -> str:
+        return f"{self.segment_id} v{self.version}"
 
 
 class SegmentMember(models.Model):

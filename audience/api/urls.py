@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from audience.api import views
+from audience.api import segment_views, views
 
 # Any endpoint id reaches the view (which explains what is wrong with a bad one); only the in-app
 # messages sub-resource is left to its own route.
@@ -37,5 +37,21 @@ urlpatterns = [
         "apps/<str:application_id>/segments/<str:segment_id>/jobs/export",
         views.SegmentExportJobsView.as_view(),
         name="pinpoint-segment-export-jobs",
+    ),
+    path("apps/<str:application_id>/segments", segment_views.SegmentsView.as_view(), name="pinpoint-segments"),
+    path(
+        "apps/<str:application_id>/segments/<str:segment_id>",
+        segment_views.SegmentView.as_view(),
+        name="pinpoint-segment",
+    ),
+    path(
+        "apps/<str:application_id>/segments/<str:segment_id>/versions",
+        segment_views.SegmentVersionsView.as_view(),
+        name="pinpoint-segment-versions",
+    ),
+    path(
+        "apps/<str:application_id>/segments/<str:segment_id>/versions/<str:version>",
+        segment_views.SegmentVersionView.as_view(),
+        name="pinpoint-segment-version",
     ),
 ]
