@@ -1,6 +1,8 @@
 """Filters over one project's endpoints, shared by the Audience pages and the API."""
 
 import json
+import operator
+from functools import reduce
 
 import django_filters
 from django import forms
@@ -56,6 +58,11 @@ class EndpointFilterForm(forms.Form):
         return data
 
 
+def search_conditions(value: str) -> list[Q]:
+    """How a search matches, one condition per index: id prefix (any case), exact address, exact user id."""
+    return [Q(key__startswith=value.lower()), Q(address=value), Q(user_id=value)]
+
+
 def _unchanged(queryset: QuerySet, name: str, value: str) -> QuerySet:
     return queryset  # attribute and value filter together, in EndpointFilterSet.filter_queryset
 
@@ -97,11 +104,25 @@ class EndpointFilterSet(django_filters.FilterSet):
         form = EndpointFilterForm
 
     def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        return queryset.filter(Q(key__startswith=value.lower()) | Q(address=value) | Q(user_id=value))
+        return queryset.filter(reduce(operator.or_, search_conditions(value)))
 
-    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
-        queryset = super().filter_queryset(queryset)
+    def filter_queryset(self, queryset: QuerySet, *, search: bool = True) -> QuerySet:
+        for name, value in self.form.cleaned_data.items():
+            if search or name != "q":
+                queryset = self.filters[name].filter(queryset, value)
         attribute, value = self.form.cleaned_data.get("attribute"), self.form.cleaned_data.get("value")
         if attribute and value:
             queryset = queryset.filter(AttributeHas("attributes", attribute, value))
         return queryset
+
+    def branches(self) -> list[QuerySet]:
+        """Querysets whose union is `qs`: one per way the search matches, or `qs` alone.
+
+        A page of each branch is one index range; the OR of them in one query makes PostgreSQL
+        read the whole project to order the matches. Call after `is_valid()`.
+        """
+        value = self.form.cleaned_data.get("q")
+        if not value:
+            return [self.qs]
+        rest = self.filter_queryset(self.queryset.all(), search=False)
+        return [rest.filter(condition) for condition in search_conditions(value)]
