@@ -5,13 +5,17 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.db import connection
-from django.urls import reverse
+from django.http import HttpResponse
+from django.test import override_settings
+from django.urls import URLResolver, include, path, reverse
 
 from audience import views
 from audience.filtersets import AttributeHas
 from audience.models import Endpoint
 from audience.services import endpoints_write
+from audience.urls import urlpatterns as audience_urlpatterns
 from audience.validation import parse_endpoint
+from engage.urls import urlpatterns as project_urlpatterns
 from projects.models import Role
 from tests.factories import EventFactory, MembershipFactory, ProjectFactory
 
@@ -73,6 +77,34 @@ def test_empty_project_explains_how_endpoints_get_in(signed_in, project):
     assert "<table" not in page
 
 
+class UrlsWithImport:
+    """The project's URLs with an `audience:import` page, as the import work adds it."""
+
+    urlpatterns = [
+        *[p for p in project_urlpatterns if not (isinstance(p, URLResolver) and p.app_name == "audience")],
+        path(
+            "",
+            include(
+                (
+                    [*audience_urlpatterns, path("audience/import/", lambda r: HttpResponse(), name="import")],
+                    "audience",
+                )
+            ),
+        ),
+    ]
+
+
+@pytest.mark.parametrize("with_endpoints", [False, True])
+def test_import_is_linked_once_its_page_exists(signed_in, project, with_endpoints):
+    if with_endpoints:
+        write(project, ("e1", {}))
+
+    with override_settings(ROOT_URLCONF=UrlsWithImport):
+        page = signed_in.get(LIST).content.decode()
+
+    assert 'href="/audience/import/"' in page
+
+
 def test_list_shows_every_endpoint_by_id_with_its_columns(signed_in, audience):
     response = signed_in.get(LIST)
 
@@ -82,6 +114,17 @@ def test_list_shows_every_endpoint_by_id_with_its_columns(signed_in, audience):
     assert '<th scope="col">Effective date</th>' in page
     assert "+15550100" in page
     assert f'href="{detail_url("Bob-Phone")}"' in page
+
+
+def test_list_explains_the_fields_in_pinpoint_terms_and_labels_every_filter(signed_in, audience):
+    page = signed_in.get(LIST).content.decode()
+
+    for member in ("Id", "ChannelType", "Address", "User.UserId", "EndpointStatus", "OptOut", "EffectiveDate"):
+        assert f"(<code>{member}</code>)</dt>" in page, member
+    for name in ("q", "channel", "status", "opt_out", "attribute", "value"):
+        assert f'<label for="id_{name}">' in page, name
+    assert "<caption>Endpoints per channel</caption>" in page
+    assert '<nav class="pager"' not in page  # one page only
 
 
 def test_counts_cover_total_active_opted_out_and_channels(signed_in, audience):
