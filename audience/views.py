@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Q, QuerySet
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
@@ -110,6 +110,11 @@ def keyset_page(scoped: QuerySet, branches: list[QuerySet], *, after: str, befor
     return KeysetPage(rows, rows[-1].key if more else None, rows[0].key if rows and after else None)
 
 
+def _cursor(request: HttpRequest, name: str) -> str:
+    value = request.GET.get(name, "")
+    return "" if "\x00" in value else value  # no key holds NUL, and PostgreSQL refuses it in a query
+
+
 def _page_link(query: QueryDict, **cursor: str) -> str:
     params = query.copy()
     for name in ("after", "before"):
@@ -130,8 +135,8 @@ def endpoints(request: HttpRequest) -> HttpResponse:
         page = keyset_page(
             scoped,
             filterset.branches(),
-            after=request.GET.get("after", ""),
-            before=request.GET.get("before", ""),
+            after=_cursor(request, "after"),
+            before=_cursor(request, "before"),
             size=PAGE_SIZE,
         )
     filtered = any(request.GET.get(name) for name in filterset.filters)
@@ -166,6 +171,8 @@ def _members(endpoint: Endpoint, prefix: str, columns: dict) -> list[tuple[str, 
 @project_required
 def endpoint_detail(request: HttpRequest, endpoint_id: str) -> HttpResponse:
     project = request.project
+    if "\x00" in endpoint_id:
+        raise Http404("No endpoint id holds NUL.")
     endpoint = get_object_or_404(Endpoint.objects.for_project(project), key=endpoint_key(endpoint_id))
     user = None
     other_endpoints: list[Endpoint] = []

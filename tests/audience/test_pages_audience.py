@@ -486,6 +486,13 @@ def test_detail_finds_the_endpoint_in_any_case(signed_in, project):
 
 def test_unknown_endpoint_is_not_found(signed_in, project):
     assert signed_in.get(detail_url("missing")).status_code == 404
+    assert signed_in.get(detail_url("nul\x00byte")).status_code == 404
+
+
+def test_a_cursor_holding_nul_starts_from_the_first_page(signed_in, audience):
+    answers = [signed_in.get(LIST, {"after": "a\x00"}), signed_in.get(LIST, {"before": "z\x00"})]
+
+    assert [listed(a)[0] for a in answers] == ["ada-email", "ada-email"]
 
 
 @pytest.mark.django_db
