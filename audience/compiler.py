@@ -94,10 +94,14 @@ class _AnyValue(Expression):
         )
 
     def as_sqlite(self, compiler, connection):
+        # Walk the map's keys rather than a JSON path, so any attribute name works (quotes, dots).
         column, column_params = compiler.compile(self.source)
         predicate, params = self._sqlite_predicate()
-        path = "$." + json.dumps(self.name)
-        return f"EXISTS (SELECT 1 FROM json_each({column}, %s) WHERE {predicate})", [*column_params, path, *params]
+        return (
+            f"EXISTS (SELECT 1 FROM json_each({column}) AS named, json_each(named.value) AS listed "
+            f"WHERE named.key = %s AND ({predicate}))",
+            [*column_params, self.name, *params],
+        )
 
     def _postgresql_predicate(self) -> tuple[str, list]:
         if self.kind == "CONTAINS":
@@ -114,13 +118,13 @@ class _AnyValue(Expression):
 
     def _sqlite_predicate(self) -> tuple[str, list]:
         if self.kind == "CONTAINS":
-            return " OR ".join(["instr(value, %s) > 0"] * len(self.operands)), self.operands
+            return " OR ".join(["instr(listed.value, %s) > 0"] * len(self.operands)), self.operands
         if self.kind == "INCLUSIVE":
-            return " OR ".join(["value = %s"] * len(self.operands)), self.operands
-        guard = "type = 'text' AND value REGEXP %s AND julianday(value) IS NOT NULL AND "
+            return " OR ".join(["listed.value = %s"] * len(self.operands)), self.operands
+        guard = "listed.type = 'text' AND listed.value REGEXP %s AND julianday(listed.value) IS NOT NULL AND "
         if self.kind == "ON":
-            return guard + "date(value) = date(%s)", [ISO_DATE_PATTERN, *self.operands]
-        return guard + _date_comparison(self.kind, "julianday(value)", "julianday(%s)"), [
+            return guard + "date(listed.value) = date(%s)", [ISO_DATE_PATTERN, *self.operands]
+        return guard + _date_comparison(self.kind, "julianday(listed.value)", "julianday(%s)"), [
             ISO_DATE_PATTERN,
             *self.operands,
         ]
@@ -177,6 +181,12 @@ def _attribute(field: str, name: str, dimension: object, member: str) -> tuple[Q
     if kind == "EXCLUSIVE":
         return Q(_AnyValue(field, name, "INCLUSIVE", values)), True
     return Q(_AnyValue(field, name, kind, values)), False
+
+
+def attribute_has_any(name: str, values: Sequence[str], *, field: str = "attributes") -> Q:
+    """Endpoints listing one of `values` under attribute `name` (an INCLUSIVE dimension); used by
+    the Audience filters too, so both read attributes the same way."""
+    return Q(_AnyValue(field, name, "INCLUSIVE", values))
 
 
 def _endpoint_attribute(name: str, dimension: object) -> Q:

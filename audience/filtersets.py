@@ -1,53 +1,14 @@
 """Filters over one project's endpoints, shared by the Audience pages and the API."""
 
-import json
 import operator
 from functools import reduce
 
 import django_filters
 from django import forms
-from django.db import NotSupportedError
-from django.db.models import BooleanField, Expression, F, Q, QuerySet
+from django.db.models import Q, QuerySet
 
+from audience.compiler import attribute_has_any
 from audience.models import ChannelType, Endpoint, EndpointStatus, OptOut
-
-
-class AttributeHas(Expression):
-    """True where a JSON map of name → list of strings lists `value` under `name`.
-
-    PostgreSQL: `attributes @> '{"name": ["value"]}'`, which the GIN (jsonb_path_ops) index on the
-    column serves. SQLite has no JSON containment, so the named list is walked with json_each.
-    """
-
-    conditional = True
-    output_field = BooleanField()
-
-    def __init__(self, field: str, name: str, value: str) -> None:
-        super().__init__()
-        self.column = F(field)
-        self.name = name
-        self.value = value
-
-    def get_source_expressions(self) -> list:
-        return [self.column]
-
-    def set_source_expressions(self, expressions: list) -> None:
-        (self.column,) = expressions
-
-    def as_postgresql(self, compiler, connection) -> tuple[str, tuple]:
-        column, params = compiler.compile(self.column)
-        return f"{column} @> %s::jsonb", (*params, json.dumps({self.name: [self.value]}))
-
-    def as_sqlite(self, compiler, connection) -> tuple[str, tuple]:
-        column, params = compiler.compile(self.column)
-        sql = (
-            f"EXISTS (SELECT 1 FROM json_each({column}) AS named, json_each(named.value) AS listed "
-            "WHERE named.key = %s AND listed.value = %s)"
-        )
-        return sql, (*params, self.name, self.value)
-
-    def as_sql(self, compiler, connection) -> tuple[str, tuple]:
-        raise NotSupportedError("Attribute filters are built for PostgreSQL and SQLite only.")
 
 
 class EndpointFilterForm(forms.Form):
@@ -112,7 +73,7 @@ class EndpointFilterSet(django_filters.FilterSet):
                 queryset = self.filters[name].filter(queryset, value)
         attribute, value = self.form.cleaned_data.get("attribute"), self.form.cleaned_data.get("value")
         if attribute and value:
-            queryset = queryset.filter(AttributeHas("attributes", attribute, value))
+            queryset = queryset.filter(attribute_has_any(attribute, [value]))
         return queryset
 
     def branches(self) -> list[QuerySet]:

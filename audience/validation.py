@@ -63,6 +63,8 @@ def check_endpoint_id(endpoint_id: object) -> str:
         raise EndpointInvalid(f"Endpoint Id must be at most {MAX_ENDPOINT_ID} characters.")
     if FORBIDDEN_ID_CHARS & set(endpoint_id):
         raise EndpointInvalid("Endpoint Id must not contain '$', '{' or '}'.")
+    if "\x00" in endpoint_id:
+        raise EndpointInvalid("Endpoint Id must not contain a NUL character.")
     return endpoint_id
 
 
@@ -116,11 +118,24 @@ def _choice(value: object, member: str, choices: list[str]) -> str:
     return value
 
 
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, Mapping):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 def parse_endpoint(endpoint_id: str, body: object, *, check_size: bool = True) -> EndpointWrite:
     """Parse one endpoint object as Pinpoint accepts it; raises EndpointInvalid with the reason."""
     body = _object(body, "The endpoint")
-    if check_size and len(json.dumps(body, separators=(",", ":")).encode()) > MAX_ENDPOINT_BYTES:
+    serialized = json.dumps(body, separators=(",", ":"))
+    if check_size and len(serialized.encode()) > MAX_ENDPOINT_BYTES:
         raise EndpointInvalid("The endpoint is larger than 15 KB.")
+    if _has_nul(body):  # PostgreSQL text cannot hold NUL
+        raise EndpointInvalid("The endpoint must not contain NUL characters.")
     write = EndpointWrite(endpoint_id=check_endpoint_id(endpoint_id))
     columns = write.columns
     if "ChannelType" in body:

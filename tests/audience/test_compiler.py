@@ -28,7 +28,7 @@ ATTRIBUTE_VALUES = [
     "2026-13-40",
 ]
 DATES = ["2026-11-01T00:00:00Z", "2026-11-28T00:00:00Z", "2026-11-28T12:00:00+02:00", "2025-06-01"]
-NAMES = ["Interests", "Signup", "a__b"]
+NAMES = ["Interests", "Signup", "a__b", 'x.y "z"']
 POINTS = [(48.9, 2.3), (51.5, -0.1), (40.7, -74.0), (-33.9, 151.2)]
 
 values = st.lists(st.sampled_from(ATTRIBUTE_VALUES), min_size=1, max_size=3, unique=True)

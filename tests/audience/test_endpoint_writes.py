@@ -173,3 +173,9 @@ def test_another_projects_endpoint_with_the_same_id_is_untouched(project):
     write(project, "e1", {"Address": "mine"})
 
     assert Endpoint.objects.get(project=other).address == "other"
+
+
+@pytest.mark.parametrize(("endpoint_id", "body"), [("a\x00b", {}), ("e1", {"Attributes": {"x": ["a\x00"]}})])
+def test_nul_characters_are_refused(project, endpoint_id, body):
+    with pytest.raises(EndpointInvalid, match="NUL"):
+        write(project, endpoint_id, body)
