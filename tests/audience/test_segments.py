@@ -98,3 +98,11 @@ def test_imported_segments_can_only_be_renamed(project):
     renamed = segment_update(imported, name="renamed")
 
     assert (renamed.name, renamed.version) == ("renamed", 2)
+
+
+def test_a_quick_estimate_is_exact(project):
+    add(project, "a", {"ChannelType": "EMAIL", "Address": "a@x.io"})
+
+    size = estimate(project, {"Dimensions": {}})
+
+    assert (size.exact, size.sample_percent, size.total) == (True, 100.0, 1)
