@@ -110,3 +110,17 @@ def test_seed_demo_uses_engage_admin_password_and_writes_no_file(var_dir, monkey
     assert get_user_model().objects.get(username="admin").check_password("a-chosen-password")
     assert not (var_dir / "admin-password.txt").exists()
     assert "a-chosen-password" not in out
+
+
+def test_seed_demo_adds_a_demo_audience_once(var_dir):
+    from audience.models import Endpoint, Event, Segment
+    from audience.segments import segment_members
+
+    run("seed_demo")
+    run("seed_demo")
+
+    project = Project.objects.get(name="Demo")
+    assert Endpoint.objects.filter(project=project).count() == 300
+    assert Event.objects.filter(project=project).count() == 100
+    assert Segment.objects.filter(project=project).count() == 2
+    assert segment_members(project, Segment.objects.get(name="Pro and team plans")).exists()

@@ -17,6 +17,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.management.base import BaseCommand, OutputWrapper
 from django.db import transaction
 
+from audience.demo import seed_audience
 from projects.models import Project
 from projects.services import SettingsChange, application_settings_update, project_create
 
@@ -89,7 +90,15 @@ def seed_project(seed: DemoSeed) -> None:
     seed.out.write(f"Created the {DEMO_PROJECT_NAME} project (Id {seed.project.id}).")
 
 
-SEED_STEPS: tuple[Callable[[DemoSeed], None], ...] = (seed_admin, seed_project)
+def seed_demo_audience(seed: DemoSeed) -> None:
+    """Endpoints, users, events and two segments in the Demo project, unless it has endpoints."""
+    assert seed.project is not None, "seed_project runs first"
+    created = seed_audience(seed.project)
+    if created:
+        seed.out.write(f"Added {created} demo endpoints, their events and two segments to {seed.project.name}.")
+
+
+SEED_STEPS: tuple[Callable[[DemoSeed], None], ...] = (seed_admin, seed_project, seed_demo_audience)
 
 
 class Command(BaseCommand):
