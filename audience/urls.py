@@ -1,11 +1,17 @@
 from django.urls import path
 
-from audience import views
+from audience import segment_pages, views
 
 app_name = "audience"
 urlpatterns = [
     path("audience/", views.endpoints, name="endpoints"),
     # Endpoint ids may hold any character but $ { }, slashes and spaces included.
     path("audience/endpoints/<path:endpoint_id>", views.endpoint_detail, name="endpoint"),
-    path("segments/", views.segments, name="segments"),
+    path("segments/", segment_pages.segments, name="segments"),
+    path("segments/new/", segment_pages.segment_new, name="segment_new"),
+    path("segments/estimate/", segment_pages.segment_estimate, name="segment_estimate"),
+    path("segments/builder/", segment_pages.segment_builder, name="segment_builder"),
+    path("segments/<str:segment_id>/", segment_pages.segment_detail, name="segment"),
+    path("segments/<str:segment_id>/size/", segment_pages.segment_size, name="segment_size"),
+    path("segments/<str:segment_id>/delete/", segment_pages.segment_delete_page, name="segment_delete"),
 ]

@@ -1,7 +1,7 @@
 """Audience pages: the endpoint list (search, filters, counts, keyset pages) and an endpoint's profile.
 
 Every query starts from `request.project` (projects.middleware); another project's endpoint is a 404.
-Segments get their own pages with the segments work; until then that page says what will be there.
+The segment pages are in audience.segment_pages.
 """
 
 import json
@@ -206,10 +206,3 @@ def endpoint_detail(request: HttpRequest, endpoint_id: str) -> HttpResponse:
             ),
         },
     )
-
-
-@login_required
-@require_GET
-@project_required
-def segments(request: HttpRequest) -> HttpResponse:
-    return render(request, "audience/segments.html", {"project": request.project})
