@@ -1,0 +1,102 @@
+"""Messaging: channels of a project and message templates (with versions).
+
+Channel settings are stored as sent (validated per kind by the channel's dataclass, see
+campaigns/channels.py once built); secrets (API keys, certificates, service JSON, token keys) are
+kept apart, encrypted with engage.crypto, and never returned.
+
+Message templates are account-level in Pinpoint (`/v1/templates/...` names no application). An
+Engage installation plays the part of one AWS account: templates are shared by its projects.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from projects.models import Project
+
+
+class ChannelKind(models.TextChoices):
+    """Channel resources a project can configure (IN_APP and CUSTOM have none)."""
+
+    EMAIL = "EMAIL"
+    SMS = "SMS"
+    VOICE = "VOICE"
+    GCM = "GCM"
+    APNS = "APNS"
+    APNS_SANDBOX = "APNS_SANDBOX"
+    APNS_VOIP = "APNS_VOIP"
+    APNS_VOIP_SANDBOX = "APNS_VOIP_SANDBOX"
+    ADM = "ADM"
+    BAIDU = "BAIDU"
+
+
+class Channel(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="channels")
+    kind = models.CharField(max_length=20, choices=ChannelKind.choices)
+    enabled = models.BooleanField(default=False)
+    settings = models.JSONField(default=dict, blank=True, help_text="Non-secret request members, as sent.")
+    secrets_encrypted = models.TextField(blank=True, help_text="engage.crypto of the JSON of secret members.")
+    version = models.PositiveIntegerField(default=1)
+    creation_date = models.DateTimeField(default=timezone.now)
+    last_modified_date = models.DateTimeField(default=timezone.now)
+    last_modified_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "kind"], name="channel_unique_kind")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of {self.project_id}"
+
+
+class TemplateType(models.TextChoices):
+    EMAIL = "EMAIL"
+    SMS = "SMS"
+    VOICE = "VOICE"
+    PUSH = "PUSH"
+    INAPP = "INAPP"
+
+
+class MessageTemplate(models.Model):
+    """A named template of one type; its content lives in versions, one of them active."""
+
+    name = models.CharField(max_length=128)
+    template_type = models.CharField(max_length=8, choices=TemplateType.choices)
+    active_version = models.PositiveIntegerField(default=1)
+    latest_version = models.PositiveIntegerField(default=1, help_text="Version numbers are never reused.")
+    tags = models.JSONField(default=dict, blank=True)
+    creation_date = models.DateTimeField(default=timezone.now)
+    last_modified_date = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["name", "template_type"], name="template_unique_name")]
+        indexes = [models.Index(fields=["template_type", "name"], name="template_listing")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.template_type})"
+
+    @property
+    def arn(self) -> str:
+        return (
+            f"arn:aws:mobiletargeting:{settings.ENGAGE_REGION}:{settings.ENGAGE_ACCOUNT_ID}:"
+            f"templates/{self.name}/{self.template_type}"
+        )
+
+
+class TemplateVersion(models.Model):
+    template = models.ForeignKey(MessageTemplate, on_delete=models.CASCADE, related_name="versions")
+    version = models.PositiveIntegerField()
+    content = models.JSONField(default=dict, blank=True, help_text="The type's request members (Subject, HtmlPart…).")
+    default_substitutions = models.TextField(blank=True, help_text="Pinpoint's JSON string of variable → default.")
+    description = models.TextField(blank=True)
+    creation_date = models.DateTimeField(default=timezone.now)
+    last_modified_date = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["template", "version"], name="template_version_unique")]
+        ordering = ["template", "-version"]
+
+    def __str__(self) -> str:
+        return f"{self.template} v{self.version}"
