@@ -1,14 +1,23 @@
 """Set-based endpoint upserts: the SQL behind UpdateEndpoint(s), PutEvents and import jobs.
 
 Rows are staged in a temporary table (PostgreSQL: COPY, the fast path; SQLite: executemany),
-then merged with two statements that both databases run:
+then merged with statements that both databases run:
 
 1. INSERT … SELECT … ON CONFLICT DO NOTHING creates the endpoints that do not exist yet;
 2. UPDATE … FROM staging applies what was sent: a staged NULL means "not sent, keep", a sent
    Attributes/Metrics map replaces only the keys it names (jsonb `||`, SQLite `json_patch`).
+   On PostgreSQL the rows step 1 inserted are marked in the staging table (INSERT … RETURNING
+   in a CTE) and skipped here; on SQLite step 2 runs on them too, which changes nothing;
+3. other ACTIVE endpoints with an address just written become INACTIVE (the last write of an
+   address in the chunk wins).
 
-Running step 2 on freshly inserted rows changes nothing, so concurrent writers of the same new
-endpoint cannot lose each other's update: the loser of the insert race updates instead.
+Concurrent writers of the same new endpoint cannot lose each other's update: the loser of the
+insert race is not marked inserted, so step 2 (a new statement, a new snapshot) updates it.
+
+Steps 2 and 3 join a chunk (thousands of rows) to a table of millions: each also names the
+chunk's keys (or addresses) as one array parameter, `= ANY(%s)`, so PostgreSQL finds those rows
+through the (project, key) and (project, address) indexes instead of hashing the whole table
+once per chunk, which would make a large import quadratic.
 """
 
 import json
@@ -90,7 +99,8 @@ def _create_staging(cursor) -> None:
     cursor.execute(
         "CREATE TEMPORARY TABLE engage_endpoint_staging ("
         f"seq integer, key text, endpoint_id text, {text}, {floats}, "
-        f"attributes {json_type}, metrics {json_type}, status text, cohort_id integer)"
+        f"attributes {json_type}, metrics {json_type}, status text, cohort_id integer, "
+        "inserted boolean NOT NULL DEFAULT false)"
     )
 
 
@@ -121,8 +131,9 @@ def _fill_staging(cursor, staged: Sequence[StagedEndpoint]) -> None:
 
 
 def upsert_endpoints(project_id: str, staged: Sequence[StagedEndpoint], *, now: datetime) -> None:
-    """Insert or merge the staged endpoints (keys must be unique within `staged`). Call inside a
-    transaction; the caller has applied every rule already."""
+    """Insert or merge the staged endpoints (keys must be unique within `staged`), then deactivate
+    other ACTIVE endpoints with their addresses. Call inside a transaction; the caller has applied
+    every other rule already."""
     table = Endpoint._meta.db_table
     text_select = ", ".join(f"COALESCE(s.{c}, '{INSERT_DEFAULTS.get(c, '')}')" for c in STAGED_TEXT_COLUMNS)
     float_select = ", ".join(f"s.{c}" for c in STAGED_FLOAT_COLUMNS)
@@ -146,26 +157,104 @@ def upsert_endpoints(project_id: str, staged: Sequence[StagedEndpoint], *, now: 
     set_columns = ", ".join(
         f"{c} = COALESCE(s.{c}, {table}.{c})" for c in (*STAGED_TEXT_COLUMNS, *STAGED_FLOAT_COLUMNS)
     )
+    insert = (
+        f"INSERT INTO {table} ({insert_columns}) "
+        f"SELECT %s, s.key, s.endpoint_id, {text_select}, {float_select}, "
+        f"COALESCE(s.attributes, {empty}), COALESCE(s.metrics, {empty}), s.status, s.cohort_id, %s, %s, %s "
+        "FROM engage_endpoint_staging s ORDER BY s.seq "
+        "ON CONFLICT (project_id, key) DO NOTHING"
+    )
+    # Both steps return each written row's final address and status, for step 3.
+    written = f"{table}.key, {table}.address, {table}.status"
     with connection.cursor() as cursor:
         _create_staging(cursor)
         _fill_staging(cursor, staged)
-        cursor.execute(
-            f"INSERT INTO {table} ({insert_columns}) "
-            f"SELECT %s, s.key, s.endpoint_id, {text_select}, {float_select}, "
-            f"COALESCE(s.attributes, {empty}), COALESCE(s.metrics, {empty}), s.status, s.cohort_id, %s, %s, %s "
-            "FROM engage_endpoint_staging s ORDER BY s.seq "
-            "ON CONFLICT (project_id, key) DO NOTHING",
-            [project_id, now, now, now],
-        )
-        cursor.execute(
-            f"UPDATE {table} SET {set_columns}, "
-            f"attributes = {_merge(f'{table}.attributes', 's.attributes')}, "
-            f"metrics = {_merge(f'{table}.metrics', 's.metrics')}, "
-            "status = s.status, effective_date = %s, last_active_at = %s "
-            f"FROM engage_endpoint_staging s WHERE {table}.project_id = %s AND {table}.key = s.key",
-            [now, now, project_id],
-        )
+        if is_postgresql():
+            cursor.execute(
+                f"WITH inserted AS ({insert} RETURNING key, address, status) "
+                "UPDATE engage_endpoint_staging s SET inserted = true FROM inserted i WHERE s.key = i.key "
+                "RETURNING i.key, i.address, i.status",
+                [project_id, now, now, now],
+            )
+            rows = cursor.fetchall()
+        else:
+            cursor.execute(insert, [project_id, now, now, now])
+            rows = []
+        if len(rows) < len(staged):
+            cursor.execute(
+                f"UPDATE {table} SET {set_columns}, "
+                f"attributes = {_merge(f'{table}.attributes', 's.attributes')}, "
+                f"metrics = {_merge(f'{table}.metrics', 's.metrics')}, "
+                "status = s.status, effective_date = %s, last_active_at = %s "
+                f"FROM engage_endpoint_staging s WHERE {table}.project_id = %s AND {table}.key = s.key "
+                f"AND {_keys_condition(f'{table}.key')} AND NOT s.inserted RETURNING {written}",
+                [now, now, project_id, _list_parameter(item.key for item in staged)],
+            )
+            rows += cursor.fetchall()
         cursor.execute("DROP TABLE engage_endpoint_staging")
+        _deactivate_duplicate_addresses(cursor, project_id, [item.key for item in staged], rows)
+
+
+def _deactivate_duplicate_addresses(cursor, project_id: str, keys: list[str], written: list[tuple]) -> None:
+    """Other ACTIVE endpoints of the project with the address of a just-written ACTIVE endpoint
+    become INACTIVE; within the chunk (`keys`, in write order), the last write of an address wins.
+    `written`: (key, address, status) of each written row."""
+    order = {key: i for i, key in enumerate(keys)}
+    winner: dict[str, str] = {}
+    for key, address, status in sorted(written, key=lambda row: order[row[0]]):
+        if status == "ACTIVE" and address:
+            winner[address] = key
+    if not winner:
+        return
+    cursor.execute(
+        f"UPDATE {Endpoint._meta.db_table} SET status = 'INACTIVE' WHERE project_id = %s "
+        f"AND {_keys_condition('address')} AND status = 'ACTIVE' AND NOT ({_keys_condition('key')})",
+        [project_id, _list_parameter(winner), _list_parameter(winner.values())],
+    )
+
+
+@dataclass(frozen=True)
+class ExistingEndpoint:
+    user_id: str
+    channel_type: str
+
+
+def _keys_condition(column: str) -> str:
+    """`column` is one of a list passed as one parameter (no statement with thousands of them)."""
+    if is_postgresql():
+        return f"{column} = ANY(%s)"
+    return f"{column} IN (SELECT value FROM json_each(%s))"
+
+
+def _list_parameter(values: Iterable[str]):
+    return list(values) if is_postgresql() else json.dumps(list(values))
+
+
+def existing_endpoints(project_id: str, keys: Sequence[str]) -> dict[str, ExistingEndpoint]:
+    """The endpoints among `keys` that exist, with what the rules need of them (one query)."""
+    if not keys:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT key, user_id, channel_type FROM {Endpoint._meta.db_table} "
+            f"WHERE project_id = %s AND {_keys_condition('key')}",
+            [project_id, _list_parameter(keys)],
+        )
+        return {key: ExistingEndpoint(user_id, channel) for key, user_id, channel in cursor.fetchall()}
+
+
+def user_endpoint_counts(project_id: str, user_ids: Iterable[str]) -> dict[str, int]:
+    """How many endpoints each of these users has (one grouped query)."""
+    user_ids = list(user_ids)
+    if not user_ids:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT user_id, COUNT(*) FROM {Endpoint._meta.db_table} "
+            f"WHERE project_id = %s AND {_keys_condition('user_id')} GROUP BY user_id",
+            [project_id, _list_parameter(user_ids)],
+        )
+        return dict(cursor.fetchall())
 
 
 def upsert_user_attributes(project_id: str, users: dict[str, dict[str, list[str]]]) -> None:
@@ -204,3 +293,22 @@ def add_segment_members(segment_id: str, keys: Sequence[str]) -> None:
             "ON CONFLICT (segment_id, endpoint_key) DO NOTHING",
             [(segment_id, key) for key in keys],
         )
+
+
+def endpoint_rows_estimate() -> int:
+    """The planner's idea of how many rows the endpoint table has (0 on SQLite, or never analyzed)."""
+    if not is_postgresql():
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [Endpoint._meta.db_table])
+        row = cursor.fetchone()
+    return max(int(row[0]), 0) if row else 0
+
+
+def endpoint_statistics_refresh() -> None:
+    """ANALYZE the endpoint table (PostgreSQL). A bulk load calls this as the table grows: with
+    statistics of a table a fraction of its size the planner picks plans that scan all of it."""
+    if is_postgresql():
+        with connection.cursor() as cursor:
+            # Only the columns chunk statements look rows up by: the JSON maps are slow to sample.
+            cursor.execute(f"ANALYZE {Endpoint._meta.db_table} (project_id, key, address, user_id)")

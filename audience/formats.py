@@ -37,6 +37,7 @@ class Record:
     body: dict | None = None
     user_ids: list[str] | None = None
     error: str | None = None
+    write: object = None  # the parsed endpoint (an EndpointWrite), once audience.imports parsed it
 
 
 def _split_lines(blocks: Iterable[bytes], offset: int) -> Iterator[tuple[int, bytes]]:

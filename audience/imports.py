@@ -15,6 +15,8 @@ else COMPLETED — with TotalFailures telling how many rows were refused.
 """
 
 import logging
+import queue
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -265,6 +267,62 @@ def _parse(record: Record) -> EndpointWrite:
     return parse_endpoint(endpoint_id, body)
 
 
+def prepare(record: Record) -> Record:
+    """Parse a record's endpoint (once): sets record.write, or record.error with the reason."""
+    if record.body is not None and record.write is None and record.error is None:
+        try:
+            record.write = _parse(record)
+        except EndpointInvalid as error:
+            record.error = str(error)
+    return record
+
+
+def _prepared_chunks(reader: RecordReader, size: int) -> Iterator[tuple[list[Record], int, int]]:
+    """Chunks of parsed records, with the byte offset and line number after each."""
+    for chunk in _chunks(reader, size):
+        for record in chunk:
+            prepare(record)
+        yield chunk, chunk[-1].end, reader.line
+
+
+def _ahead(items: Iterator, depth: int = 2) -> Iterator:
+    """`items`, produced in a thread up to `depth` ahead: reading and parsing the next chunk (pure
+    Python, no database) overlaps with writing this one (the database's work, on its own core).
+    Exceptions of the producer are raised here; leaving the loop early stops the producer."""
+    handoff: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+            put(_END)
+        except BaseException as error:  # handed to the consumer, which raises it
+            put(error)
+
+    threading.Thread(target=produce, name="import-reader", daemon=True).start()
+    try:
+        while (item := handoff.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+
+
+_END = object()
+
+
 def apply_chunk(
     project: Project,
     records: list[Record],
@@ -279,6 +337,7 @@ def apply_chunk(
     parsed: list[tuple[Record, EndpointWrite]] = []
     references: list[Record] = []
     for record in records:
+        prepare(record)
         if record.error is not None:
             result.processed += 1
             result.failures.append((record, record.error))
@@ -286,10 +345,7 @@ def apply_chunk(
             references.append(record)
         else:
             result.processed += 1
-            try:
-                parsed.append((record, _parse(record)))
-            except EndpointInvalid as error:
-                result.failures.append((record, str(error)))
+            parsed.append((record, record.write))
     members: list[str] = []
     if parsed:
         members += _write_endpoints(project, parsed, result, register=register, request_id=request_id)
@@ -309,47 +365,35 @@ def _write_endpoints(
     register: bool,
     request_id: str,
 ) -> list[str]:
-    existing = set(
-        Endpoint.objects.filter(project=project, key__in={w.key for _, w in parsed}).values_list("key", flat=True)
-    )
-    known = set(existing)
-    writable: list[tuple[Record, EndpointWrite]] = []
-    for record, write in parsed:
-        if write.key not in known:
-            if not register:
-                result.failures.append(
-                    (record, f"Endpoint {write.endpoint_id} does not exist, and RegisterEndpoints is false.")
-                )
-                continue
-            if not (write.columns.get("channel_type") and write.columns.get("address")):
-                result.failures.append(
-                    (
-                        record,
-                        f"Endpoint {write.endpoint_id} does not exist: a new endpoint needs ChannelType and Address.",
-                    )
-                )
-                continue
-            known.add(write.key)
-        writable.append((record, write))
-    if not writable:
-        return []
+    """Write the chunk's endpoints (or, without RegisterEndpoints, only find the existing ones);
+    returns the keys to add to the segment."""
     if not register:
-        result.updated += len(writable)
-        return [w.key for _, w in writable]
-    outcome = endpoints_write(project, [w for _, w in writable], request_id=request_id, strict=False)
+        existing = bulk.existing_endpoints(project.pk, [w.key for _, w in parsed])
+        keys = []
+        for record, write in parsed:
+            if write.key in existing:
+                keys.append(write.key)
+                result.updated += 1
+            else:
+                reason = f"Endpoint {write.endpoint_id} does not exist, and RegisterEndpoints is false."
+                result.failures.append((record, reason))
+        return keys
+    outcome = endpoints_write(
+        project, [w for _, w in parsed], request_id=request_id, strict=False, new_need_address=True
+    )
     accepted: list[str] = []
-    created: set[str] = set()
-    for position, (record, write) in enumerate(writable):
+    counted: set[str] = set()
+    for position, (record, write) in enumerate(parsed):
         reason = outcome.rejected.get(position)
         if reason is not None:
             result.failures.append((record, reason))
             continue
         accepted.append(write.key)
-        if write.key in existing or write.key in created:
-            result.updated += 1
-        else:
-            created.add(write.key)
+        if write.key in outcome.created and write.key not in counted:
             result.new += 1
+        else:
+            result.updated += 1
+        counted.add(write.key)
     return accepted
 
 
@@ -494,6 +538,7 @@ def _run(job: ImportJob, *, chunk_rows: int, deadline: float, max_chunks: int | 
     if starting and not _start(job):
         return True
     chunks_done = 0
+    statistics = _Statistics()
     while job.file_index < len(job.files):
         file = job.files[job.file_index]
         try:
@@ -506,8 +551,8 @@ def _run(job: ImportJob, *, chunk_rows: int, deadline: float, max_chunks: int | 
             )
             if job.format == ImportFormat.CSV and reader.header is None:
                 reader.read_header()
-            for chunk in _chunks(reader, chunk_rows):
-                _commit_chunk(job, file["name"], chunk, reader)
+            for chunk, end, line in _ahead(_prepared_chunks(reader, chunk_rows)):
+                statistics.grew(_commit_chunk(job, file["name"], chunk, end=end, line=line, header=reader.header))
                 chunks_done += 1
                 if max_chunks is not None and chunks_done >= max_chunks:
                     return None
@@ -526,7 +571,23 @@ def _run(job: ImportJob, *, chunk_rows: int, deadline: float, max_chunks: int | 
     return True
 
 
-def _commit_chunk(job: ImportJob, name: str, chunk: list[Record], reader: RecordReader) -> None:
+class _Statistics:
+    """Refreshes the endpoint table's statistics each time an import has doubled it."""
+
+    def __init__(self) -> None:
+        self.rows = bulk.endpoint_rows_estimate()
+        self.added = 0
+
+    def grew(self, new_endpoints: int) -> None:
+        self.added += new_endpoints
+        if self.added >= max(self.rows, CHUNK_ROWS):
+            bulk.endpoint_statistics_refresh()
+            self.rows += self.added
+            self.added = 0
+
+
+def _commit_chunk(job: ImportJob, name: str, chunk: list[Record], *, end: int, line: int, header) -> int:
+    """Write one chunk and the job's progress in one transaction; returns the endpoints created."""
     with transaction.atomic():
         result = apply_chunk(
             job.project,
@@ -540,10 +601,11 @@ def _commit_chunk(job: ImportJob, name: str, chunk: list[Record], reader: Record
         job.total_processed += result.processed
         job.new_endpoints += result.new
         job.updated_endpoints += result.updated
-        job.file_offset = chunk[-1].end
-        job.file_line = reader.line
-        job.file_header = reader.header.names if reader.header else []
+        job.file_offset = end
+        job.file_line = line
+        job.file_header = header.names if header else []
         _save(job, *PROGRESS_FIELDS)
+    return result.new
 
 
 def _next_file(job: ImportJob, *, failure: str = "") -> None:

@@ -30,28 +30,27 @@ MAX_ENDPOINTS_PER_USER = 15
 
 @dataclass
 class WriteOutcome:
-    """What happened to a chunk of endpoint writes: positions rejected (with reasons) and written."""
+    """What happened to a chunk of endpoint writes: positions rejected (with reasons), how many
+    were written, and the keys of the endpoints the writes created."""
 
     rejected: dict[int, str] = field(default_factory=dict)
     written: int = 0
+    created: set[str] = field(default_factory=set)
 
 
 def _collapse(writes: Sequence[EndpointWrite]) -> tuple[list[EndpointWrite], list[list[int]]]:
-    """Merge writes to the same endpoint (ids are case-insensitive) in order; later members win."""
+    """Merge writes to the same endpoint (ids are case-insensitive) in order; later members win.
+    The writes are never modified: merged ones are copies."""
+    keys = [write.key for write in writes]
+    if len(set(keys)) == len(keys):
+        return list(writes), [[position] for position in range(len(writes))]
     merged: dict[str, EndpointWrite] = {}
     positions: dict[str, list[int]] = defaultdict(list)
     for position, write in enumerate(writes):
         positions[write.key].append(position)
         current = merged.get(write.key)
         if current is None:
-            merged[write.key] = EndpointWrite(
-                endpoint_id=write.endpoint_id,
-                columns=dict(write.columns),
-                attributes=dict(write.attributes),
-                metrics=dict(write.metrics),
-                user_id=write.user_id,
-                user_attributes=dict(write.user_attributes),
-            )
+            merged[write.key] = _copy(write)
             continue
         current.endpoint_id = write.endpoint_id
         current.columns.update(write.columns)
@@ -63,26 +62,46 @@ def _collapse(writes: Sequence[EndpointWrite]) -> tuple[list[EndpointWrite], lis
     return list(merged.values()), [positions[key] for key in merged]
 
 
+def _copy(write: EndpointWrite) -> EndpointWrite:
+    return EndpointWrite(
+        endpoint_id=write.endpoint_id,
+        columns=dict(write.columns),
+        attributes=dict(write.attributes),
+        metrics=dict(write.metrics),
+        user_id=write.user_id,
+        user_attributes=dict(write.user_attributes),
+    )
+
+
+NEW_ENDPOINT_NEEDS = "a new endpoint needs ChannelType and Address"
+
+
 class _Rules:
     """The checks that need the database, evaluated for a whole chunk with a handful of queries."""
 
     def __init__(self, project: Project, writes: list[EndpointWrite]) -> None:
         self.project = project
-        self.writes = writes
         definitions = AttributeDefinition.objects.filter(project=project)
         self.removed = {(d.kind, d.name) for d in definitions if d.removed_at}
         self.live = {(d.kind, d.name) for d in definitions if not d.removed_at}
         self.new_names: set[tuple[str, str]] = set()
-        existing = Endpoint.objects.filter(project=project, key__in=[w.key for w in writes])
-        self.existing = {e.key: e for e in existing.only("key", "user_id", "channel_type", "effective_date")}
-        self.user_counts: dict[str, int] = {}
+        self.names_checked = False
+        self.existing = bulk.existing_endpoints(project.pk, [w.key for w in writes])
         self.displaced: list[int] = []
+        # Endpoints per user, for the users the writes attach endpoints to (one grouped query).
+        joining = {self.final_user(w) for w in writes if self.joins_user(w)}
+        self.user_counts = bulk.user_endpoint_counts(project.pk, joining)
 
-    def drop_removed_names(self, write: EndpointWrite) -> None:
-        # Pinpoint stops capturing values of attributes removed with RemoveAttributes.
+    def drop_removed_names(self, write: EndpointWrite) -> EndpointWrite:
+        """The write without values of attributes removed with RemoveAttributes (Pinpoint stops
+        capturing them); the write itself when it has none."""
+        if not self.removed or not any((kind, n) in self.removed for kind, values in self._maps(write) for n in values):
+            return write
+        write = _copy(write)
         for kind, values in self._maps(write):
             for name in [n for n in values if (kind, n) in self.removed]:
                 del values[name]
+        return write
 
     @staticmethod
     def _maps(write: EndpointWrite):
@@ -90,7 +109,25 @@ class _Rules:
         yield AttributeKind.METRIC, write.metrics
         yield AttributeKind.USER, write.user_attributes
 
+    def admit_all_names(self, writes: list[EndpointWrite]) -> bool:
+        """Admit every name of the chunk at once when together they fit the project's budget (the
+        common case); False when some write may break it, to be checked write by write."""
+        names: dict[str, set[str]] = {kind: set() for kind in AttributeKind.values}
+        for write in writes:
+            for kind, values in self._maps(write):
+                if values:
+                    names[kind].update(values)
+        wanted = {(kind, name) for kind, kind_names in names.items() for name in kind_names}
+        fresh = wanted - self.live
+        if len(self.live) + len(fresh) > MAX_ATTRIBUTES_PER_PROJECT:
+            return False
+        self.new_names = fresh
+        self.names_checked = True
+        return True
+
     def admit_names(self, write: EndpointWrite) -> None:
+        if self.names_checked:
+            return
         wanted = {(kind, name) for kind, values in self._maps(write) for name in values}
         fresh = wanted - self.live - self.new_names
         if len(self.live) + len(self.new_names) + len(fresh) > MAX_ATTRIBUTES_PER_PROJECT:
@@ -100,24 +137,32 @@ class _Rules:
             )
         self.new_names |= fresh
 
+    def check_new(self, write: EndpointWrite) -> None:
+        """For imports: an endpoint that does not exist yet needs ChannelType and Address."""
+        if write.key not in self.existing and not (write.columns.get("channel_type") and write.columns.get("address")):
+            raise EndpointInvalid(f"Endpoint {write.endpoint_id} does not exist: {NEW_ENDPOINT_NEEDS}.")
+
     def final_user(self, write: EndpointWrite) -> str:
         if write.user_id is not None:
             return write.user_id
         existing = self.existing.get(write.key)
         return existing.user_id if existing else ""
 
+    def joins_user(self, write: EndpointWrite) -> bool:
+        user_id = self.final_user(write)
+        existing = self.existing.get(write.key)
+        return bool(user_id) and not (existing and existing.user_id == user_id)
+
     def check_user(self, write: EndpointWrite) -> None:
         user_id = self.final_user(write)
         if write.user_attributes and not user_id:
             raise EndpointInvalid("User.UserAttributes need a User.UserId on the endpoint.")
+        if not self.joins_user(write):
+            return
+        if self.user_counts.get(user_id, 0) < MAX_ENDPOINTS_PER_USER:
+            self.user_counts[user_id] = self.user_counts.get(user_id, 0) + 1
+            return
         existing = self.existing.get(write.key)
-        if not user_id or (existing and existing.user_id == user_id):
-            return
-        if user_id not in self.user_counts:
-            self.user_counts[user_id] = Endpoint.objects.filter(project=self.project, user_id=user_id).count()
-        if self.user_counts[user_id] < MAX_ENDPOINTS_PER_USER:
-            self.user_counts[user_id] += 1
-            return
         channel = write.columns.get("channel_type") or (existing.channel_type if existing else "")
         if channel in PUSH_CHANNELS:
             oldest = (
@@ -135,14 +180,17 @@ class _Rules:
         )
 
     def record_definitions(self) -> None:
-        AttributeDefinition.objects.bulk_create(
-            [AttributeDefinition(project=self.project, kind=k, name=n) for k, n in sorted(self.new_names)],
-            ignore_conflicts=True,
-        )
+        if self.new_names:
+            AttributeDefinition.objects.bulk_create(
+                [AttributeDefinition(project=self.project, kind=k, name=n) for k, n in sorted(self.new_names)],
+                ignore_conflicts=True,
+            )
 
 
-def _staged(write: EndpointWrite) -> bulk.StagedEndpoint:
+def _staged(write: EndpointWrite, request_id: str) -> bulk.StagedEndpoint:
     values = {k: v for k, v in write.columns.items() if k != "status"}
+    if request_id and "request_id" not in values:
+        values["request_id"] = request_id
     if write.user_id is not None:
         values["user_id"] = write.user_id
     return bulk.StagedEndpoint(
@@ -163,12 +211,14 @@ def endpoints_write(
     *,
     request_id: str = "",
     strict: bool = True,
+    new_need_address: bool = False,
     now: datetime | None = None,
 ) -> WriteOutcome:
     """Upsert endpoints with Pinpoint's rules, set-based.
 
     strict=True (the API): any rule broken raises EndpointInvalid and nothing is written.
     strict=False (imports): rows breaking a rule are reported in `rejected`; the rest are written.
+    new_need_address=True (imports): an endpoint that does not exist yet needs ChannelType and Address.
     Idempotent: repeating the same writes leaves the same state (EffectiveDate moves on).
     """
     now = now or timezone.now()
@@ -176,11 +226,14 @@ def endpoints_write(
     outcome = WriteOutcome()
     with transaction.atomic():
         rules = _Rules(project, collapsed)
+        collapsed = [rules.drop_removed_names(write) for write in collapsed]
+        rules.admit_all_names(collapsed)
         accepted: list[EndpointWrite] = []
         accepted_indexes: list[int] = []
         for index, write in enumerate(collapsed):
             try:
-                rules.drop_removed_names(write)
+                if new_need_address:
+                    rules.check_new(write)
                 rules.admit_names(write)
                 rules.check_user(write)
             except EndpointInvalid as error:
@@ -189,8 +242,6 @@ def endpoints_write(
                 for position in positions[index]:
                     outcome.rejected[position] = str(error)
                 continue
-            if request_id and "request_id" not in write.columns:
-                write.columns["request_id"] = request_id
             accepted.append(write)
             accepted_indexes.append(index)
         if not accepted:
@@ -205,30 +256,11 @@ def endpoints_write(
             elif write.user_id:
                 users.setdefault(write.user_id, {})
         bulk.upsert_user_attributes(project.pk, dict(users))
-        bulk.upsert_endpoints(project.pk, [_staged(w) for w in accepted], now=now)
-        _deactivate_duplicate_addresses(project, [w.key for w in accepted])
+        # The upsert also deactivates other ACTIVE endpoints with a just-written address.
+        bulk.upsert_endpoints(project.pk, [_staged(w, request_id) for w in accepted], now=now)
     outcome.written = sum(len(positions[i]) for i in accepted_indexes)
+    outcome.created = {w.key for w in accepted if w.key not in rules.existing}
     return outcome
-
-
-def _deactivate_duplicate_addresses(project: Project, keys: list[str]) -> None:
-    """Other ACTIVE endpoints of the project with the address of a just-written endpoint become
-    INACTIVE (within one chunk, the last write of an address wins)."""
-    written = list(
-        Endpoint.objects.filter(project=project, key__in=keys, status=EndpointStatus.ACTIVE)
-        .exclude(address="")
-        .values_list("key", "address")
-    )
-    order = {key: i for i, key in enumerate(keys)}
-    winner: dict[str, str] = {}
-    for key, address in sorted(written, key=lambda pair: order[pair[0]]):
-        winner[address] = key
-    if not winner:
-        return
-    losers = Endpoint.objects.filter(project=project, address__in=list(winner), status=EndpointStatus.ACTIVE).exclude(
-        key__in=list(winner.values())
-    )
-    losers.update(status=EndpointStatus.INACTIVE)
 
 
 def endpoint_delete(endpoint: Endpoint) -> None:

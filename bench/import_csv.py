@@ -1,0 +1,148 @@
+"""CSV endpoint import: our import job end to end against a raw psycopg COPY of the same file.
+
+    .venv/bin/python bench/import_csv.py [rows ...]      (default: 100000 1000000)
+
+Needs PostgreSQL: BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432/postgres) is used to
+create a throw-away database per size, dropped afterwards. For each size it writes a CSV of
+Pinpoint's dotted columns (Id, ChannelType, Address, OptOut, Demographic.Platform,
+Location.Country, 10 Attributes.* columns), then times in one run:
+
+- baseline: psycopg `COPY plain FROM STDIN (FORMAT csv, HEADER)` of the file's bytes into a plain
+  table with one text column per CSV column (no indexes, no parsing in Python);
+- ours: a fresh process running the import job (audience.imports.import_job_run) on the same file
+  as an upload — reading, parsing every row through parse_endpoint, endpoints_write with
+  Pinpoint's rules, the endpoint table with all its indexes (GIN included) — and reporting its
+  peak RSS.
+"""
+
+import csv
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+ATTRIBUTES = 10
+CHANNELS = ["EMAIL", "SMS", "GCM", "APNS"]
+PLANS = ["free", "pro", "team", "enterprise"]
+
+
+def write_csv(path: Path, rows: int) -> None:
+    rng = random.Random(42)
+    header = ["Id", "ChannelType", "Address", "OptOut", "Demographic.Platform", "Location.Country"]
+    header += [f"Attributes.attr{i}" for i in range(ATTRIBUTES)]
+    with path.open("w", newline="") as handle:
+        out = csv.writer(handle)
+        out.writerow(header)
+        for n in range(rows):
+            channel = CHANNELS[n % len(CHANNELS)]
+            address = f"user{n}@example.com" if channel == "EMAIL" else f"token-{n:012d}"
+            row = [f"ep-{n:08d}", channel, address, "NONE", rng.choice(["ios", "android", "web"]), "DE"]
+            row += [f"{PLANS[(n + i) % 4]}-{rng.randrange(50)}" for i in range(ATTRIBUTES)]
+            out.writerow(row)
+
+
+def database_url(name: str) -> str:
+    return PG_URL.rsplit("/", 1)[0] + "/" + name
+
+
+def admin(sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_URL, autocommit=True) as connection:
+        connection.execute(sql)
+
+
+def baseline_copy(url: str, path: Path) -> float:
+    import psycopg
+
+    with path.open() as handle:
+        columns = next(csv.reader(handle))
+    with psycopg.connect(url) as connection:
+        connection.execute("CREATE TABLE plain (" + ", ".join(f'"{c}" text' for c in columns) + ")")
+        connection.commit()
+        started = time.perf_counter()
+        with connection.cursor() as cursor, path.open("rb") as handle:
+            with cursor.copy("COPY plain FROM STDIN (FORMAT csv, HEADER true)") as copy:
+                while block := handle.read(1024 * 1024):
+                    copy.write(block)
+        connection.commit()
+        return time.perf_counter() - started
+
+
+def ours(url: str, path: Path) -> dict:
+    env = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(ROOT), "ENGAGE_UPLOAD_DIR": str(path.parent)}
+    env.setdefault("SECRET_KEY", "bench-only")
+    result = subprocess.run(
+        [sys.executable, __file__, "--child", str(path)], env=env, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise SystemExit(result.stderr)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def child(path: Path) -> None:
+    """Run one import job in this process: migrate, a project, the job on `path` as an upload."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "engage.settings")
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    from audience.imports import import_job_run
+    from audience.models import Endpoint, ImportJob, ImportSource, JobStatus
+    from projects.services import project_create
+
+    call_command("migrate", verbosity=0)
+    project = project_create(name="Bench", owner=get_user_model().objects.create_user("bench"))
+    job = ImportJob.objects.create(
+        project=project, source=ImportSource.UPLOAD, format="CSV", s3_url=f"upload://{path.name}", upload=path.name
+    )
+    started = time.perf_counter()
+    import_job_run(job.pk, slice_seconds=float("inf"))
+    elapsed = time.perf_counter() - started
+    job.refresh_from_db()
+    assert job.status == JobStatus.COMPLETED, (job.status, job.failures)
+    assert job.total_failures == 0, job.failures[:3]
+    count = Endpoint.objects.filter(project=project).count()
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": elapsed, "endpoints": count, "rss_mb": rss_mb}))
+
+
+def main(sizes: list[int]) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_URL) as connection:
+        version = connection.execute("SHOW server_version").fetchone()[0]
+    print(f"PostgreSQL {version}, Python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
+    print(f"{'rows':>9}  {'COPY (s)':>9}  {'ours (s)':>9}  {'ours rows/s':>11}  {'ratio':>6}  {'peak RSS':>9}")
+    for rows in sizes:
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / f"endpoints-{rows}.csv"
+            write_csv(path, rows)
+            name = f"engage_bench_{os.getpid()}_{rows}"
+            admin(f"CREATE DATABASE {name}")
+            try:
+                copy_seconds = baseline_copy(database_url(name), path)
+                result = ours(database_url(name), path)
+            finally:
+                admin(f"DROP DATABASE IF EXISTS {name}")
+        assert result["endpoints"] == rows, result
+        print(
+            f"{rows:>9}  {copy_seconds:>9.2f}  {result['seconds']:>9.2f}  {rows / result['seconds']:>11.0f}  "
+            f"{result['seconds'] / copy_seconds:>5.1f}x  {result['rss_mb']:>6.0f} MB"
+        )
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--child"]:
+        child(Path(sys.argv[2]))
+    else:
+        main([int(a) for a in sys.argv[1:]] or [100_000, 1_000_000])
