@@ -1,0 +1,817 @@
+"""Handlebars source → node tree: tokenizer, parser and Handlebars.js whitespace control.
+
+Nothing here evaluates, imports or compiles code: the source is cut into tokens with regular
+expressions and folded into the classes of `nodes`. Helper names are checked against the helper table
+here, so an unknown helper or a wrong argument count fails at compile time with its line and column.
+"""
+
+import bisect
+import re
+from collections.abc import Iterator
+
+from .errors import TemplateError
+from .helpers import BLOCK_ONLY, HELPERS, LITERAL_FALLBACK, UNSUPPORTED, HelperSpec
+from .limits import Limits
+from .nodes import (
+    CONDITION,
+    EACH,
+    INLINE,
+    NO_STRIP,
+    SECTION,
+    Block,
+    Call,
+    Comment,
+    Content,
+    Literal,
+    Mustache,
+    Partial,
+    PathExpr,
+    Program,
+    Strip,
+)
+
+# Inside a mustache, after the opener. Mirrors the Handlebars.js lexer's "mu" rules.
+_TOKEN = re.compile(
+    r"""
+    (?P<ws>\s+)
+  | (?P<close_raw>\}~?\}\})
+  | (?P<close>~?\}\})
+  | (?P<lparen>\()
+  | (?P<rparen>\))
+  | (?P<equals>=)
+  | (?P<open_bp>as\s+\|)
+  | (?P<pipe>\|)
+  | (?P<dstring>"(?:\\"|[^"])*")
+  | (?P<sstring>'(?:\\'|[^'])*')
+  | (?P<number>-?[0-9]+(?:\.[0-9]+)?(?=[~}\s)]))
+  | (?P<keyword>(?:true|false|null|undefined)(?=[~}\s)]))
+  | (?P<data>@)
+  | (?P<dotdot>\.\.)
+  | (?P<dotid>\.(?=[=~}\s/.)|]))
+  | (?P<sep>[/.])
+  | (?P<id>[^\s!"\#%-,./;->@\[-\^`{-~]+(?=[=~}\s/.)|]))
+  | (?P<bracket>\[(?:\\[\\\]]|[^\]])*\])
+    """,
+    re.VERBOSE,
+)
+_SEGMENT_KINDS = frozenset({"id", "bracket", "dotdot", "dotid", "number", "keyword"})
+_END_KINDS = frozenset({"close", "close_raw", "rparen", "open_bp"})
+_ELSE = re.compile(r"\{\{(~?)\s*else(?=[\s~}])")
+_CLOSE_AFTER = re.compile(r"\s*(~?)\}\}")
+_BRACKET_ESCAPE = re.compile(r"\\([\\\]])")
+_COMMENT_END = re.compile(r"--(~?)\}\}")
+
+
+class _Token:
+    __slots__ = ("end", "kind", "start", "text")
+
+    def __init__(self, kind: str, text: str, start: int, end: int) -> None:
+        self.kind = kind
+        self.text = text
+        self.start = start
+        self.end = end
+
+
+class _Open:
+    """A block whose closing tag has not been seen yet."""
+
+    __slots__ = ("block", "body", "else_body", "else_strip", "inverted", "name", "sections")
+
+    def __init__(self, block: Block, name: str, *, inverted: bool) -> None:
+        self.block = block
+        self.name = name
+        self.inverted = inverted
+        self.body: list = []
+        self.sections: list[tuple[Block, list]] = []
+        self.else_body: list | None = None
+        self.else_strip = NO_STRIP
+
+
+def parse(source: str, limits: Limits) -> Program:
+    """The program for `source`; raises TemplateError with the line and column of the first problem."""
+    return _Parser(source, limits).parse()
+
+
+class _Parser:
+    def __init__(self, source: str, limits: Limits) -> None:
+        self.src = source
+        self.limits = limits
+        self.line_starts = [0, *(m.end() for m in re.finditer("\n", source))]
+        self.stack: list[_Open] = []
+        self.root = Program()
+        self.partial_refs: list[Partial] = []
+        self.declared: set[str] = set()
+
+    # -- positions and errors -------------------------------------------------------------------
+
+    def where(self, offset: int) -> tuple[int, int]:
+        line = bisect.bisect_right(self.line_starts, offset)
+        return line, offset - self.line_starts[line - 1] + 1
+
+    def error(self, message: str, offset: int) -> TemplateError:
+        return TemplateError(message, *self.where(offset))
+
+    # -- the template level ---------------------------------------------------------------------
+
+    @property
+    def body(self) -> list:
+        if not self.stack:
+            return self.root.body
+        top = self.stack[-1]
+        if top.else_body is not None:
+            return top.else_body
+        if top.sections:
+            return top.sections[-1][1]
+        return top.body
+
+    def parse(self) -> Program:
+        src, n, pos = self.src, len(self.src), 0
+        while pos < n:
+            j = src.find("{{", pos)
+            if j < 0:
+                self.body.append(Content(src[pos:]))
+                break
+            if j - pos >= 2 and src[j - 2 : j] == "\\\\":
+                # \\{{ is one literal backslash, then a tag
+                self.add_text(src[pos : j - 1])
+            elif j - pos >= 1 and src[j - 1] == "\\":
+                # \{{ is literal text from the braces up to the next {{, \{{ or \\{{
+                self.add_text(src[pos : j - 1])
+                k = src.find("{{", j + 2)
+                end = n if k < 0 else k
+                for _ in range(2):
+                    if k >= 0 and end - 1 >= j + 2 and src[end - 1] == "\\":
+                        end -= 1
+                self.add_text(src[j:end])
+                pos = end
+                continue
+            else:
+                self.add_text(src[pos:j])
+            pos = self.tag(j)
+        if self.stack:
+            top = self.stack[-1]
+            raise TemplateError(f"unclosed {{{{#{top.name}}}}}", top.block.line, top.block.column)
+        for ref in self.partial_refs:
+            if ref.name is not None and ref.name not in self.declared:
+                raise TemplateError(
+                    f"the partial {ref.name!r} is not defined (only inline partials are supported)",
+                    ref.line,
+                    ref.column,
+                )
+        _strip_program(self.root, is_root=True)
+        _finalise(self.root)
+        return self.root
+
+    def add_text(self, text: str) -> None:
+        if text:
+            self.body.append(Content(text))
+
+    def tag(self, start: int) -> int:
+        """Parses the tag opening at `start`; returns the offset after it."""
+        src = self.src
+        if src.startswith("{{{{", start):
+            raise self.error("raw blocks ({{{{raw}}}}) are not supported", start)
+        i = start + 2
+        left = src.startswith("~", i)
+        if left:
+            i += 1
+        if src.startswith("!", i):
+            return self.comment(start, i, left)
+        m = _ELSE.match(src, start)
+        if m is not None:
+            after = _CLOSE_AFTER.match(src, m.end())
+            if after is not None:
+                self.else_tag(start, Strip(left, bool(after.group(1))))
+                return after.end()
+            return self.block_open(start, m.end(), left, chained=True)
+        c = src[i : i + 1]
+        if c == "^":
+            after = _CLOSE_AFTER.match(src, i + 1)
+            if after is not None:
+                self.else_tag(start, Strip(left, bool(after.group(1))))
+                return after.end()
+            return self.block_open(start, i + 1, left, inverted=True)
+        if c == "#":
+            if src.startswith("#>", i):
+                raise self.error("partial blocks ({{#> partial}}) are not supported", start)
+            if src.startswith("#*", i):
+                return self.inline_open(start, i + 2, left)
+            return self.block_open(start, i + 1, left)
+        if c == "/":
+            return self.block_close(start, i + 1, left)
+        if c == ">":
+            return self.partial(start, i + 1, left)
+        if c == "*":
+            raise self.error("decorators are not supported (only {{#* inline}})", start)
+        if c == "{":
+            return self.mustache(start, i + 1, left, escape=False, raw_close=True)
+        if c == "&":
+            return self.mustache(start, i + 1, left, escape=False, raw_close=False)
+        return self.mustache(start, i, left, escape=True, raw_close=False)
+
+    def comment(self, start: int, i: int, left: bool) -> int:
+        if self.src.startswith("!--", i):
+            m = _COMMENT_END.search(self.src, i + 3)
+            if m is None:
+                raise self.error("unclosed comment", start)
+            self.body.append(Comment(Strip(left, bool(m.group(1)))))
+            return m.end()
+        end = self.src.find("}}", i + 1)
+        if end < 0:
+            raise self.error("unclosed comment", start)
+        self.body.append(Comment(Strip(left, self.src[end - 1] == "~" and end - 1 > i)))
+        return end + 2
+
+    # -- tokens -----------------------------------------------------------------------------------
+
+    def tokens(self, start: int, pos: int, *, raw_close: bool) -> tuple[list[_Token], Strip, int]:
+        """The tokens of a tag from `pos` to its closing braces; returns them, the closing strip and the
+        offset after the tag."""
+        src, out = self.src, []
+        while True:
+            m = _TOKEN.match(src, pos)
+            if m is None:
+                if src.find("}}", pos) < 0:
+                    raise self.error("unclosed '{{'", start)
+                raise self.error(f"unexpected {src[pos]!r}", pos)
+            kind = m.lastgroup
+            if kind == "ws":
+                pos = m.end()
+                continue
+            if kind == "close_raw" or kind == "close":
+                if kind == "close" and raw_close:
+                    raise self.error("expected '}}}'", m.start())
+                if kind == "close_raw" and not raw_close:
+                    if m.group() != "}}}":
+                        raise self.error(f"unexpected {m.group()!r}", m.start())
+                    return out, NO_STRIP, m.start() + 2  # `{{x}}}`: the third brace is text
+                return out, Strip(False, "~" in m.group()), m.end()
+            out.append(_Token(kind, m.group(), m.start(), m.end()))
+            pos = m.end()
+
+    # -- expressions -------------------------------------------------------------------------------
+
+    def expression(self, toks: list[_Token], i: int, depth: int, where: str):
+        """Parses `name param* hash?` from toks[i]; returns (node, name, next index)."""
+        if i >= len(toks):
+            at = toks[i - 1].end if toks else 0
+            raise self.error("expected an expression", at)
+        name_tok = toks[i]
+        name_expr, i = self.value(toks, i, depth, name_position=True)
+        params: list = []
+        hash_: list[tuple[str, object]] = []
+        while i < len(toks) and toks[i].kind not in _END_KINDS:
+            if toks[i].kind == "id" and i + 1 < len(toks) and toks[i + 1].kind == "equals":
+                key = toks[i].text
+                if i + 2 >= len(toks) or toks[i + 2].kind in _END_KINDS:
+                    raise self.error(f"expected a value after '{key}='", toks[i + 1].end)
+                value, i = self.value(toks, i + 2, depth, name_position=False)
+                hash_.append((key, value))
+                continue
+            if hash_:
+                raise self.error(f"unexpected {toks[i].text!r} after hash arguments", toks[i].start)
+            value, i = self.value(toks, i, depth, name_position=False)
+            params.append(value)
+        node, name = self.classify(name_expr, name_tok, params, hash_, where)
+        return node, name, i
+
+    def value(self, toks: list[_Token], i: int, depth: int, *, name_position: bool):
+        """A literal, a path or a sub-expression starting at toks[i]; returns (node, next index)."""
+        tok = toks[i]
+        kind = tok.kind
+        if kind == "lparen":
+            if depth + 1 > self.limits.depth:
+                raise self.error(f"sub-expressions nested deeper than {self.limits.depth}", tok.start)
+            node, _, j = self.expression(toks, i + 1, depth + 1, "subexpression")
+            if j >= len(toks) or toks[j].kind != "rparen":
+                raise self.error("expected ')'", toks[j].start if j < len(toks) else toks[-1].end)
+            return node, j + 1
+        if kind == "dstring" or kind == "sstring":
+            q = tok.text[0]
+            return _LiteralName(tok.text[1:-1].replace("\\" + q, q), tok.text[1:-1]), i + 1
+        if kind == "number":
+            text = tok.text
+            if "." in text or len(text) > 15:
+                return _LiteralName(float(text), text), i + 1
+            return _LiteralName(int(text), text), i + 1
+        if kind == "keyword" and not (i + 1 < len(toks) and toks[i + 1].kind == "sep"):
+            return _LiteralName({"true": True, "false": False}.get(tok.text), tok.text), i + 1
+        if kind == "data" or kind in _SEGMENT_KINDS:
+            return self.path(toks, i)
+        raise self.error(f"unexpected {tok.text!r}", tok.start)
+
+    def path(self, toks: list[_Token], i: int) -> tuple[PathExpr, int]:
+        start_tok = toks[i]
+        data = start_tok.kind == "data"
+        if data:
+            i += 1
+            if i >= len(toks) or toks[i].kind not in _SEGMENT_KINDS or toks[i].start != start_tok.end:
+                raise self.error("expected a name after '@'", start_tok.end)
+        segment_toks = [toks[i]]
+        i += 1
+        while (
+            i + 1 < len(toks)
+            and toks[i].kind == "sep"
+            and toks[i].start == segment_toks[-1].end
+            and toks[i + 1].kind in _SEGMENT_KINDS
+            and toks[i + 1].start == toks[i].end
+        ):
+            segment_toks.append(toks[i + 1])
+            i += 2
+        if i < len(toks) and toks[i].kind == "sep" and toks[i].start == segment_toks[-1].end:
+            raise self.error("expected a name after the separator", toks[i].end)
+        original = self.src[start_tok.start : segment_toks[-1].end]
+        depth, parts, this_prefixed = 0, [], False
+        for tok in segment_toks:
+            if tok.kind == "bracket":
+                parts.append(_BRACKET_ESCAPE.sub(r"\1", tok.text[1:-1]))
+                continue
+            if tok.text in ("..", ".", "this"):
+                if parts:
+                    raise self.error(f"invalid path: {original}", start_tok.start)
+                if tok.text == "..":
+                    depth += 1
+                else:
+                    this_prefixed = True
+                continue
+            parts.append(tok.text)
+        block_param = (
+            not data and not depth and not this_prefixed and bool(parts) and any(parts[0] in bp for bp in self.bps())
+        )
+        defaults: tuple[tuple[str, ...], ...] = ()
+        if not block_param and (not data or (parts and parts[0] == "root")):
+            defaults = _default_keys(tuple(parts[1:] if data else parts))
+        node = PathExpr(
+            tuple((p, int(p) if p.isascii() and p.isdigit() and len(p) < 10 else None) for p in parts),
+            original=original,
+            depth=depth,
+            data=data,
+            block_param=block_param,
+            this_prefixed=this_prefixed,
+            defaults=defaults,
+        )
+        return node, i
+
+    def bps(self) -> Iterator[tuple[str, ...]]:
+        for open_ in self.stack:
+            yield open_.sections[-1][0].block_params if open_.sections else open_.block.block_params
+
+    def classify(self, name_expr, name_tok: _Token, params: list, hash_: list, where: str):
+        """Decides what `name params hash` is: a helper Call, or a value (path/literal) to look up."""
+        line, column = self.where(name_tok.start)
+        name = _simple_name(name_expr)
+        if name in UNSUPPORTED:
+            raise TemplateError(UNSUPPORTED[name], line, column)
+        if name in BLOCK_ONLY and where != "block":
+            raise TemplateError(f"{name} must be used as a block: {{{{#{name} ...}}}}", line, column)
+        if name is not None and name in HELPERS:
+            spec = HELPERS[name]
+            self.check_arity(name, spec, params, line, column)
+            return self.call(name, spec, params, hash_, line, column), name
+        label = name if name is not None else _original(name_expr)
+        if params or hash_:
+            raise TemplateError(f"unknown helper {label!r}", line, column)
+        return _as_lookup(name_expr), label
+
+    def check_arity(self, name: str, spec: HelperSpec, params: list, line: int, column: int) -> None:
+        n = len(params)
+        if n < spec.min_args or (spec.max_args is not None and n > spec.max_args):
+            if spec.max_args == spec.min_args:
+                expected = f"{spec.min_args}"
+            elif spec.max_args is None:
+                expected = f"at least {spec.min_args}"
+            else:
+                expected = f"{spec.min_args} to {spec.max_args}"
+            plural = "" if expected == "1" else "s"
+            raise TemplateError(f"{name} expects {expected} argument{plural}, got {n}", line, column)
+
+    def call(self, name: str, spec: HelperSpec, params: list, hash_: list, line: int, column: int) -> Call:
+        values = tuple(_as_value(p) for p in params)
+        pairs = tuple((k, _as_value(v)) for k, v in hash_)
+        fallbacks = None
+        if name in LITERAL_FALLBACK:
+            fallbacks = (
+                tuple(_fallback_text(p) for p in params),
+                {k: _fallback_text(v) for k, v in hash_},
+            )
+        return Call(name, spec, values, pairs, fallbacks, line, column)
+
+    # -- tags ---------------------------------------------------------------------------------------
+
+    def mustache(self, start: int, pos: int, left: bool, *, escape: bool, raw_close: bool) -> int:
+        toks, close, end = self.tokens(start, pos, raw_close=raw_close)
+        node, _, i = self.expression(toks, 0, 0, "mustache")
+        if i < len(toks):
+            raise self.error(f"unexpected {toks[i].text!r}", toks[i].start)
+        line, column = self.where(start)
+        self.body.append(Mustache(node, escape=escape, strip=Strip(left, close.close), line=line, column=column))
+        return end
+
+    def block_header(self, start: int, pos: int, left: bool):
+        """Parses `{{#name params hash as |a b|}}`; returns (Block, name, strip, end offset)."""
+        toks, close, end = self.tokens(start, pos, raw_close=False)
+        if len(self.stack) + 1 > self.limits.depth:
+            raise self.error(f"blocks nested deeper than {self.limits.depth}", start)
+        node, name, i = self.expression(toks, 0, 0, "block")
+        block_params: tuple[str, ...] = ()
+        if i < len(toks) and toks[i].kind == "open_bp":
+            names = []
+            i += 1
+            while i < len(toks) and toks[i].kind == "id":
+                names.append(toks[i].text)
+                i += 1
+            if i >= len(toks) or toks[i].kind != "pipe" or not names:
+                raise self.error("expected block parameters: as |name index|", toks[i - 1].end)
+            block_params = tuple(names)
+            i += 1
+        if i < len(toks):
+            raise self.error(f"unexpected {toks[i].text!r}", toks[i].start)
+        line, column = self.where(toks[0].start if toks else start)
+        if type(node) is Call:
+            if name in BLOCK_ONLY:
+                kind = EACH
+            elif node.spec.condition:
+                kind = CONDITION
+            else:
+                raise TemplateError(f"{name} cannot be used as a block", line, column)
+            block = Block(kind, name, spec=node.spec, params=node.params, hash_=node.hash, line=line, column=column)
+        else:
+            value = node
+            block = Block(SECTION, name, spec=None, params=(value,), hash_=(), line=line, column=column)
+        if block_params:
+            if block.kind != EACH:
+                raise TemplateError("block parameters are only supported on #each", line, column)
+            if len(block_params) > 2:
+                raise TemplateError("#each takes at most two block parameters", line, column)
+        block.block_params = block_params
+        block.open_strip = Strip(left, close.close)
+        return block, _original(node) if type(node) is not Call else name, end
+
+    def block_open(self, start: int, pos: int, left: bool, *, inverted: bool = False, chained: bool = False) -> int:
+        block, name, end = self.block_header(start, pos, left)
+        if chained:
+            top = self.open_for_else(start)
+            if top.inverted:
+                raise self.error("{{else ...}} chains are not allowed in an inverted block", start)
+            top.sections.append((block, []))
+            return end
+        self.stack.append(_Open(block, name, inverted=inverted))
+        return end
+
+    def inline_open(self, start: int, pos: int, left: bool) -> int:
+        toks, close, end = self.tokens(start, pos, raw_close=False)
+        if not toks or toks[0].text != "inline":
+            raise self.error("decorators are not supported (only {{#* inline}})", start)
+        if len(self.stack) + 1 > self.limits.depth:
+            raise self.error(f"blocks nested deeper than {self.limits.depth}", start)
+        if len(toks) != 2 or toks[1].kind not in ("dstring", "sstring", "id"):
+            raise self.error('expected {{#* inline "name"}}', start)
+        name = toks[1].text[1:-1] if toks[1].kind != "id" else toks[1].text
+        line, column = self.where(start)
+        block = Block(INLINE, name, spec=None, params=(), hash_=(), line=line, column=column)
+        block.open_strip = Strip(left, close.close)
+        self.declared.add(name)
+        self.stack.append(_Open(block, "inline", inverted=False))
+        return end
+
+    def open_for_else(self, start: int) -> _Open:
+        if not self.stack:
+            raise self.error("{{else}} outside a block", start)
+        top = self.stack[-1]
+        if top.block.kind == INLINE:
+            raise self.error("{{else}} is not allowed in an inline partial", start)
+        if top.else_body is not None:
+            raise self.error("a block can have only one {{else}}", start)
+        return top
+
+    def else_tag(self, start: int, strip: Strip) -> None:
+        top = self.open_for_else(start)
+        top.else_body = []
+        top.else_strip = strip
+
+    def block_close(self, start: int, pos: int, left: bool) -> int:
+        toks, close, end = self.tokens(start, pos, raw_close=False)
+        if not toks:
+            raise self.error("expected a block name after '{{/'", start)
+        node, i = self.value(toks, 0, 0, name_position=True)
+        if i < len(toks):
+            raise self.error(f"unexpected {toks[i].text!r}", toks[i].start)
+        name = _original(node)
+        if not self.stack:
+            raise self.error(f"{{{{/{name}}}}} does not close any block", start)
+        top = self.stack.pop()
+        if name != top.name:
+            raise self.error(f"{{{{/{name}}}}} does not match {{{{#{top.name}}}}} (line {top.block.line})", start)
+        close_strip = Strip(left, close.close)
+        block = top.block
+        block.close_strip = close_strip
+        inverse = Program(top.else_body) if top.else_body is not None else None
+        for k in range(len(top.sections) - 1, -1, -1):
+            section, body = top.sections[k]
+            section.program = Program(body)
+            section.inverse = inverse
+            section.inverse_strip = top.sections[k + 1][0].open_strip if k + 1 < len(top.sections) else top.else_strip
+            # As Handlebars.js's grammar leaves it: the first link closes with the real close tag's
+            # flags, later links with their own opening tag's.
+            section.close_strip = close_strip if k == 0 else section.open_strip
+            inverse = Program([section], chained=True)
+        block.inverse_strip = top.sections[0][0].open_strip if top.sections else top.else_strip
+        if top.inverted:
+            block.program, block.inverse = inverse, Program(top.body)
+        else:
+            block.program, block.inverse = Program(top.body), inverse
+        self.body.append(block)
+        return end
+
+    def partial(self, start: int, pos: int, left: bool) -> int:
+        toks, close, end = self.tokens(start, pos, raw_close=False)
+        if not toks:
+            raise self.error("expected a partial name after '{{>'", start)
+        line, column = self.where(start)
+        name, name_expr = None, None
+        if toks[0].kind == "lparen":
+            name_expr, i = self.value(toks, 0, 0, name_position=False)
+            name_expr = _as_value(name_expr)
+        else:
+            node, i = self.value(toks, 0, 0, name_position=True)
+            name = _original(node)
+        params: list = []
+        hash_: list[tuple[str, object]] = []
+        while i < len(toks):
+            if toks[i].kind == "id" and i + 1 < len(toks) and toks[i + 1].kind == "equals":
+                if i + 2 >= len(toks):
+                    raise self.error(f"expected a value after '{toks[i].text}='", toks[i + 1].end)
+                value, j = self.value(toks, i + 2, 0, name_position=False)
+                hash_.append((toks[i].text, _as_value(value)))
+                i = j
+                continue
+            if hash_ or params:
+                raise self.error(f"unexpected {toks[i].text!r} in a partial", toks[i].start)
+            value, i = self.value(toks, i, 0, name_position=False)
+            params.append(_as_value(value))
+        node = Partial(
+            name,
+            name_expr,
+            params[0] if params else None,
+            tuple(hash_),
+            strip=Strip(left, close.close),
+            line=line,
+            column=column,
+        )
+        self.partial_refs.append(node)
+        self.body.append(node)
+        return end
+
+
+# -- names and values ----------------------------------------------------------------------------
+
+
+class _LiteralName:
+    """A literal as the parser first sees it: a value, or (in name position) a path of its own text."""
+
+    __slots__ = ("original", "value")
+
+    def __init__(self, value: object, original: str) -> None:
+        self.value = value
+        self.original = original
+
+
+def _simple_name(node) -> str | None:
+    """The helper name `node` can stand for: a one-segment path (no `this`, `../`, `@`) or a literal."""
+    if type(node) is _LiteralName:
+        return node.original
+    simple = type(node) is PathExpr and not (node.data or node.depth or node.block_param or node.this_prefixed)
+    return node.segments[0][0] if simple and len(node.segments) == 1 else None
+
+
+def _original(node) -> str:
+    if type(node) is _LiteralName or type(node) is PathExpr:
+        return node.original
+    return node.name if type(node) is Call else ""
+
+
+def _as_value(node):
+    """A parsed argument as the renderer evaluates it: literals lose their source text."""
+    if type(node) is _LiteralName:
+        return Literal(node.value)
+    return node
+
+
+def _as_lookup(node):
+    """A name-position node with no arguments: a literal there looks up its own text, as in Handlebars.js
+    (`{{"Last Name"}}` reads the key "Last Name")."""
+    if type(node) is _LiteralName:
+        text = node.original
+        return PathExpr(((text, None),), original=text, defaults=_default_keys((text,)))
+    return node
+
+
+def _fallback_text(node) -> str | None:
+    if type(node) is PathExpr and not node.data and not node.block_param:
+        return node.original
+    return None
+
+
+def _default_keys(parts: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
+    """DefaultSubstitutions keys for a path: itself, then without trailing list indexes
+    (`User.UserAttributes.FirstName.[0]` also tries `User.UserAttributes.FirstName`)."""
+    if not parts:
+        return ()
+    keys = [parts]
+    while len(parts) > 1 and parts[-1].isascii() and parts[-1].isdigit():
+        parts = parts[:-1]
+        keys.append(parts)
+    return tuple(keys)
+
+
+# -- whitespace control (Handlebars.js semantics: `~` and standalone lines) ------------------------
+
+
+class _StripInfo:
+    __slots__ = ("close", "close_standalone", "inline_standalone", "open", "open_standalone")
+
+    def __init__(self, open_: bool, close: bool, *, open_sa=False, close_sa=False, inline_sa=False) -> None:
+        self.open = open_
+        self.close = close
+        self.open_standalone = open_sa
+        self.close_standalone = close_sa
+        self.inline_standalone = inline_sa
+
+
+def _prev_is_whitespace(body: list, i: int | None, is_root: bool) -> bool:
+    if i is None:
+        i = len(body)
+    prev = body[i - 1] if i >= 1 else None
+    if prev is None:
+        return is_root
+    if type(prev) is not Content:
+        return False
+    text = prev.original
+    trailing = text[len(text.rstrip()) :]
+    if "\n" in trailing:
+        return True
+    has_sibling = i >= 2
+    return not has_sibling and is_root and not text.strip()
+
+
+def _next_is_whitespace(body: list, i: int | None, is_root: bool) -> bool:
+    if i is None:
+        i = -1
+    nxt = body[i + 1] if i + 1 < len(body) else None
+    if nxt is None:
+        return is_root
+    if type(nxt) is not Content:
+        return False
+    text = nxt.original
+    leading = text[: len(text) - len(text.lstrip())]
+    if "\n" in leading:
+        return True
+    has_sibling = i + 2 < len(body)
+    return not has_sibling and is_root and not text.strip()
+
+
+def _omit_right(body: list, i: int | None, multiple: bool = False) -> None:
+    j = 0 if i is None else i + 1
+    current = body[j] if j < len(body) else None
+    if type(current) is not Content or (not multiple and current.right_stripped):
+        return
+    before = current.value
+    if multiple:
+        current.value = before.lstrip()
+    else:
+        text = before.lstrip(" \t")
+        if text.startswith("\r\n"):
+            text = text[2:]
+        elif text.startswith("\n") or text.startswith("\r"):
+            text = text[1:]
+        current.value = text
+    current.right_stripped = current.value != before
+
+
+def _omit_left(body: list, i: int | None, multiple: bool = False) -> bool:
+    j = len(body) - 1 if i is None else i - 1
+    current = body[j] if 0 <= j < len(body) else None
+    if type(current) is not Content or (not multiple and current.left_stripped):
+        return False
+    before = current.value
+    current.value = before.rstrip() if multiple else before.rstrip(" \t")
+    current.left_stripped = current.value != before
+    return current.left_stripped
+
+
+def _strip_program(program: Program, *, is_root: bool) -> None:
+    body = program.body
+    for i, node in enumerate(body):
+        t = type(node)
+        if t is Block:
+            strip = _strip_block(node)
+        elif t is Mustache:
+            strip = _StripInfo(node.strip.open, node.strip.close)
+        elif t is Partial or t is Comment:
+            strip = _StripInfo(node.strip.open, node.strip.close, inline_sa=True)
+        else:
+            continue
+        prev_ws = _prev_is_whitespace(body, i, is_root)
+        next_ws = _next_is_whitespace(body, i, is_root)
+        if strip.close:
+            _omit_right(body, i, True)
+        if strip.open:
+            _omit_left(body, i, True)
+        if strip.inline_standalone and prev_ws and next_ws:
+            _omit_right(body, i)
+            if _omit_left(body, i) and t is Partial:
+                text = body[i - 1].original
+                node.indent = text[len(text.rstrip(" \t")) :]
+        if strip.open_standalone and prev_ws:
+            _omit_right((node.program or node.inverse).body, None)
+            _omit_left(body, i)
+        if strip.close_standalone and next_ws:
+            _omit_right(body, i)
+            _omit_left((node.inverse or node.program).body, None)
+
+
+def _chain(block: Block) -> list[Block]:
+    """The block followed by the blocks of its `{{else x}}` chain."""
+    chain = [block]
+    while chain[-1].program is not None and chain[-1].inverse is not None and chain[-1].inverse.chained:
+        chain.append(chain[-1].inverse.body[0])
+    return chain
+
+
+def _strip_block(block: Block) -> _StripInfo:
+    chain = _chain(block)
+    for link in chain:
+        if link.program is not None:
+            _strip_program(link.program, is_root=False)
+    last = chain[-1]
+    if last.inverse is not None and not last.inverse.chained:
+        _strip_program(last.inverse, is_root=False)
+    for link in reversed(chain):
+        info = _strip_one_block(link)
+    return info
+
+
+def _strip_one_block(block: Block) -> _StripInfo:
+    program = block.program or block.inverse
+    inverse = block.inverse if block.program is not None else None
+    first_inverse = last_inverse = inverse
+    if inverse is not None and inverse.chained:
+        first_inverse = inverse.body[0].program
+        while last_inverse.chained:
+            last_inverse = last_inverse.body[-1].program
+    info = _StripInfo(
+        block.open_strip.open,
+        block.close_strip.close,
+        open_sa=_next_is_whitespace(program.body, None, False),
+        close_sa=_prev_is_whitespace((first_inverse or program).body, None, False),
+    )
+    if block.open_strip.close:
+        _omit_right(program.body, None, True)
+    if inverse is not None:
+        if block.inverse_strip.open:
+            _omit_left(program.body, None, True)
+        if block.inverse_strip.close:
+            _omit_right(first_inverse.body, None, True)
+        if block.close_strip.open:
+            _omit_left(last_inverse.body, None, True)
+        if _prev_is_whitespace(program.body, None, False) and _next_is_whitespace(first_inverse.body, None, False):
+            _omit_left(program.body, None)
+            _omit_right(first_inverse.body, None)
+    elif block.close_strip.open:
+        _omit_left(program.body, None, True)
+    return info
+
+
+def _finalise(program: Program) -> None:
+    """Turns Content into plain strings (merging neighbours), drops comments and moves inline partial
+    declarations into the program's partial table."""
+    body: list = []
+    pending: list[str] = []
+    for node in program.body:
+        t = type(node)
+        if t is Content:
+            if node.value:
+                pending.append(node.value)
+            continue
+        if t is Comment:
+            continue
+        if t is Block and node.kind == INLINE:
+            _finalise(node.program)
+            if program.partials is None:
+                program.partials = {}
+            program.partials[node.name] = node.program
+            continue
+        if t is Block:
+            for link in _chain(node):
+                if link.program is not None:
+                    _finalise(link.program)
+            last = _chain(node)[-1]
+            if last.inverse is not None and not last.inverse.chained:
+                _finalise(last.inverse)
+        if pending:
+            body.append("".join(pending))
+            pending = []
+        body.append(node)
+    if pending:
+        body.append("".join(pending))
+    program.body = body

@@ -1,0 +1,331 @@
+"""Walks a compiled node tree over a context of plain values, within the limits of one render."""
+
+from collections.abc import Mapping
+from itertools import islice
+
+from .errors import HelperError, TemplateError
+from .limits import Limits
+from .nodes import CONDITION, EACH, Block, Call, Literal, Mustache, Partial, PathExpr, Program
+from .values import clean, escape_html, is_truthy, to_text
+
+
+class Template:
+    """A compiled template: immutable, safe to share between threads and to render many times."""
+
+    __slots__ = ("_limits", "_program", "source")
+
+    def __init__(self, program: Program, source: str, limits: Limits) -> None:
+        object.__setattr__(self, "_program", program)
+        object.__setattr__(self, "_limits", limits)
+        object.__setattr__(self, "source", source)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("Template is immutable")
+
+    def __repr__(self) -> str:
+        return f"<Template {self.source[:40]!r}>"
+
+    def render(self, context: Mapping | None, *, defaults: Mapping[str, str] | None = None) -> str:
+        """The text for `context` (an endpoint-shaped dict); a missing value takes its DefaultSubstitutions
+        entry from `defaults` ("User.UserAttributes.FirstName" → "there"), else "". Raises TemplateError
+        only: for a helper's bad arguments, a missing partial, or a limit reached."""
+        run = _Run(self._limits, defaults or {}, clean(context) if context is not None else {})
+        out: list[str] = []
+        run.program(self._program, run.root, None, out, 0)
+        return "".join(out)
+
+
+class _Scope:
+    """One context level: `../` goes to `parent`. `data` holds @index/@key/@first/@last, `params` the
+    block parameters of an `#each ... as |item i|`."""
+
+    __slots__ = ("context", "data", "params", "parent")
+
+    def __init__(self, context: object, parent: "_Scope | None", data: "_Frame", params: dict | None) -> None:
+        self.context = context
+        self.parent = parent
+        self.data = data
+        self.params = params
+
+
+class _Frame:
+    __slots__ = ("parent", "values")
+
+    def __init__(self, values: dict, parent: "_Frame | None") -> None:
+        self.values = values
+        self.parent = parent
+
+
+class _Run:
+    """The state of one render: budgets, output size, defaults."""
+
+    __slots__ = ("defaults", "helper_chars", "limits", "normalised", "root", "size", "steps")
+
+    def __init__(self, limits: Limits, defaults: Mapping[str, str], context: object) -> None:
+        self.limits = limits
+        self.defaults = defaults
+        self.normalised: dict[tuple[str, ...], str] | None = None
+        self.steps = 0
+        self.size = 0
+        self.helper_chars = 0
+        self.root = _Scope(context, None, _Frame({"root": context}, None), None)
+
+    # -- programs ----------------------------------------------------------------------------------
+
+    def program(self, program: Program, scope: _Scope, partials, out: list[str], depth: int) -> None:
+        if depth > self.limits.depth:
+            raise TemplateError(f"blocks and partials nested deeper than {self.limits.depth} while rendering")
+        if program.partials is not None:
+            partials = (program.partials, partials)
+        limits = self.limits
+        for node in program.body:
+            self.steps += 1
+            if self.steps > limits.steps:
+                raise TemplateError(f"the template needs more than {limits.steps} rendering steps", *_at(node))
+            t = type(node)
+            if t is str:
+                out.append(node)
+                self.size += len(node)
+            elif t is Mustache:
+                expr = node.expr
+                value = self.resolve(expr, scope) if type(expr) is PathExpr else self.evaluate(expr, scope)
+                text = value if type(value) is str else to_text(value)
+                if node.escape and text:
+                    text = escape_html(text)
+                out.append(text)
+                self.size += len(text)
+            elif t is Block:
+                self.block(node, scope, partials, out, depth)
+            else:
+                self.partial(node, scope, partials, out, depth)
+            if self.size > limits.output_chars:
+                raise TemplateError(f"the output is longer than {limits.output_chars} characters", *_at(node))
+
+    def block(self, node: Block, scope: _Scope, partials, out: list[str], depth: int) -> None:
+        while True:  # an {{else x}} chain is walked here, not recursed into
+            chosen = self.choose(node, scope, partials, out, depth)
+            if chosen is None:
+                return
+            if chosen.chained:
+                node = chosen.body[0]
+                continue
+            self.program(chosen, scope, partials, out, depth + 1)
+            return
+
+    def choose(self, node: Block, scope: _Scope, partials, out: list[str], depth: int) -> Program | None:
+        """Renders the block if it iterates; else returns the program to render (None for nothing)."""
+        if node.kind == CONDITION:
+            args = [self.evaluate(p, scope) for p in node.params]
+            hash_ = {k: self.evaluate(v, scope) for k, v in node.hash}
+            ok = self.call_helper(node.name, node.spec.fn, args, hash_, node)
+            return node.program if ok else node.inverse
+        value = self.evaluate(node.params[0], scope)
+        t = type(value)
+        if node.kind == EACH:
+            if (t is list or t is tuple or t is dict) and value:
+                self.each(node, value, scope, partials, out, depth)
+                return None
+            return node.inverse
+        # a section: a plain value used as a block, as Mustache and Handlebars' blockHelperMissing do
+        if value is True:
+            return node.program
+        if not is_truthy(value):
+            return node.inverse
+        if t is list or t is tuple:
+            self.each(node, value, scope, partials, out, depth)
+            return None
+        if node.program is not None:
+            self.program(node.program, _Scope(value, scope, scope.data, None), partials, out, depth + 1)
+        return None
+
+    def each(self, node: Block, value, scope: _Scope, partials, out: list[str], depth: int) -> None:
+        """Renders the block once per item, at most `limits.each_items` times (Pinpoint's list size)."""
+        program = node.program
+        if program is None:
+            return
+        cap = self.limits.each_items
+        pairs = list(islice(value.items(), cap)) if type(value) is dict else list(enumerate(value[:cap]))
+        last = len(pairs) - 1
+        names = node.block_params
+        for index, (key, item) in enumerate(pairs):
+            self.steps += 1
+            item = clean(item)
+            data = _Frame({"index": index, "key": key, "first": index == 0, "last": index == last}, scope.data)
+            params = None
+            if names:
+                params = {names[0]: item}
+                if len(names) > 1:
+                    params[names[1]] = key
+            self.program(program, _Scope(item, scope, data, params), partials, out, depth + 1)
+
+    def partial(self, node: Partial, scope: _Scope, partials, out: list[str], depth: int) -> None:
+        name = node.name if node.name_expr is None else to_text(self.evaluate(node.name_expr, scope))
+        program, table = None, partials
+        while table is not None and program is None:
+            program = table[0].get(name)
+            table = table[1]
+        if program is None:
+            raise TemplateError(f"the partial {name!r} is not defined here", node.line, node.column)
+        if node.context is not None or node.hash:
+            context = self.evaluate(node.context, scope) if node.context is not None else scope.context
+            if node.hash:
+                merged = dict(context) if type(context) is dict else {}
+                merged.update((k, self.evaluate(v, scope)) for k, v in node.hash)
+                context = merged
+            scope = _Scope(context, scope, scope.data, None)
+        if not node.indent:
+            self.program(program, scope, partials, out, depth + 1)
+            return
+        inner: list[str] = []
+        self.program(program, scope, partials, inner, depth + 1)
+        lines = "".join(inner).split("\n")
+        for i, line in enumerate(lines):
+            if not line and i == len(lines) - 1:
+                break
+            lines[i] = node.indent + line
+            self.size += len(node.indent)
+        out.append("\n".join(lines))
+
+    # -- values ------------------------------------------------------------------------------------
+
+    def evaluate(self, expr, scope: _Scope) -> object:
+        t = type(expr)
+        if t is PathExpr:
+            return self.resolve(expr, scope)
+        if t is Literal:
+            return expr.value
+        return self.call(expr, scope)
+
+    def call(self, node: Call, scope: _Scope) -> object:
+        self.steps += 1
+        args = [self.evaluate(p, scope) for p in node.params]
+        hash_ = {k: self.evaluate(v, scope) for k, v in node.hash}
+        if node.fallbacks is not None:
+            texts, hash_texts = node.fallbacks
+            args = [texts[i] if v is None and texts[i] is not None else v for i, v in enumerate(args)]
+            for k, text in hash_texts.items():
+                if hash_[k] is None and text is not None:
+                    hash_[k] = text
+        result = self.call_helper(node.name, node.spec.fn, args, hash_, node)
+        if node.spec.condition:
+            return hash_.get("yes", True) if result else hash_.get("no", False)
+        return result
+
+    def call_helper(self, name: str, fn, args: list, hash_: dict, node) -> object:
+        try:
+            result = fn(args, hash_)
+        except HelperError as exc:
+            raise TemplateError(f"{name}: {exc}", node.line, node.column) from None
+        except TemplateError:
+            raise
+        except Exception as exc:  # a helper fed something it did not expect must not leak a traceback
+            raise TemplateError(f"{name} failed: {type(exc).__name__}", node.line, node.column) from None
+        if type(result) is str:
+            self.helper_chars += len(result)
+            if self.helper_chars > self.limits.helper_chars:
+                raise TemplateError(
+                    f"helpers produced more than {self.limits.helper_chars} characters", node.line, node.column
+                )
+        return result
+
+    def resolve(self, path: PathExpr, scope: _Scope) -> object:
+        """The value at `path`, or its default at the root, or None. Only dict keys, list/str indexes and
+        `length` are followed — never attributes."""
+        segments = path.segments
+        if path.data:
+            frame = scope.data
+            for _ in range(path.depth):
+                frame = frame.parent if frame is not None else None
+            first = segments[0][0]
+            value = None
+            while frame is not None:
+                if first in frame.values:
+                    value = frame.values[first]
+                    break
+                frame = frame.parent
+            at_root = first == "root"
+            segments = segments[1:]
+        elif path.block_param:
+            first = segments[0][0]
+            value, s = None, scope
+            while s is not None:
+                if s.params is not None and first in s.params:
+                    value = s.params[first]
+                    break
+                s = s.parent
+            at_root = False
+            segments = segments[1:]
+        else:
+            s = scope
+            for _ in range(path.depth):
+                s = s.parent
+                if s is None:
+                    return None
+            value = s.context
+            at_root = s.parent is None
+        for name, index in segments:
+            t = type(value)
+            if t is dict:
+                value = value.get(name)
+            elif t is list or t is tuple or t is str:
+                if index is not None:
+                    value = value[index] if index < len(value) else None
+                else:
+                    value = len(value) if name == "length" else None
+            else:
+                value = clean(value)
+                if value is None or type(value) not in (dict, list, tuple, str):
+                    return self.missing(path) if at_root else None
+                t = type(value)
+                value = value.get(name) if t is dict else None
+            if value is None:
+                break
+        if type(value) not in _PLAIN:
+            value = clean(value)
+        if (value is None or value == []) and at_root and path.defaults:
+            return self.missing(path)
+        return value
+
+    def missing(self, path: PathExpr) -> object:
+        """The DefaultSubstitutions value for a missing root path, or None."""
+        if not self.defaults:
+            return None
+        if self.normalised is None:
+            self.normalised = {_default_key(k): to_text(v) for k, v in self.defaults.items() if type(k) is str}
+        for key in path.defaults:
+            if key in self.normalised:
+                return self.normalised[key]
+        return None
+
+
+_PLAIN = frozenset({dict, list, tuple, str, int, float, bool, type(None)})
+
+
+def _default_key(key: str) -> tuple[str, ...]:
+    """ "User.UserAttributes.[Last Name].[0]" → ("User", "UserAttributes", "Last Name", "0")."""
+    parts, current, in_bracket = [], [], False
+    for ch in key.strip():
+        if in_bracket:
+            if ch == "]":
+                in_bracket = False
+            else:
+                current.append(ch)
+        elif ch == "[":
+            in_bracket = True
+        elif ch == "." or ch == "/":
+            if current:
+                parts.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+    if current:
+        parts.append("".join(current))
+    if parts and parts[0] == "this":
+        parts = parts[1:]
+    return tuple(parts)
+
+
+def _at(node: object) -> tuple[int | None, int | None]:
+    if type(node) is str:
+        return None, None
+    return node.line, node.column
