@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from campaigns import views
 
@@ -6,4 +6,5 @@ app_name = "campaigns"
 urlpatterns = [
     path("campaigns/", views.campaigns, name="campaigns"),
     path("templates/", views.templates, name="templates"),
+    path("", include("campaigns.channel_page_urls")),
 ]

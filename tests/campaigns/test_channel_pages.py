@@ -1,0 +1,178 @@
+import pytest
+from django.urls import reverse
+
+from campaigns.channels import CHANNELS, channel_update
+from campaigns.models import Channel, ChannelKind
+from projects.models import Role
+from tests.factories import MembershipFactory
+
+pytestmark = pytest.mark.django_db
+
+TOKEN_KEY = "-----BEGIN PRIVATE KEY-----\nMIGTAgEA-page-token-key\n-----END PRIVATE KEY-----"
+APNS_FORM = {
+    "Enabled": "on",
+    "DefaultAuthenticationMethod": "KEY",
+    "BundleId": "com.example.app",
+    "TeamId": "ABCDE12345",
+    "TokenKeyId": "KEY1234567",
+    "TokenKey": TOKEN_KEY,
+    "Certificate": "",
+    "PrivateKey": "",
+}
+
+
+def _url(name: str, kind: str | None = None) -> str:
+    return reverse(f"campaigns:{name}", args=[kind.lower()] if kind else [])
+
+
+def _stored(project, kind):
+    return CHANNELS[kind].load(Channel.objects.get(project=project, kind=kind))
+
+
+def _viewer(project):
+    return MembershipFactory(project=project, role=Role.VIEWER).user
+
+
+def test_the_list_shows_all_ten_channels_with_their_state(client, user, project):
+    channel_update(project, ChannelKind.VOICE, {"Enabled": False}, by="alice")
+    channel_update(project, ChannelKind.SMS, {}, by="alice")
+    client.force_login(user)
+
+    html = client.get(_url("channels")).content.decode()
+
+    for kind, spec in CHANNELS.items():
+        assert spec.title in html
+        assert _url("channel", kind) in html
+    assert html.count("Not configured") == 8
+    assert "Disabled" in html
+    assert "<strong>Enabled</strong>" in html
+
+
+def test_the_settings_page_links_to_channels(client, user, project):
+    client.force_login(user)
+
+    html = client.get(reverse("project_settings")).content.decode()
+
+    assert _url("channels") in html
+
+
+def test_creating_a_channel_with_the_form(client, user, project):
+    client.force_login(user)
+
+    response = client.post(_url("channel", ChannelKind.APNS), APNS_FORM)
+
+    channel = Channel.objects.get(project=project, kind=ChannelKind.APNS)
+    assert response.status_code == 302
+    assert channel.enabled is True
+    assert channel.last_modified_by == user.username
+    assert _stored(project, ChannelKind.APNS).TokenKey == TOKEN_KEY
+    assert "page-token-key" not in str(channel.settings) + channel.secrets_encrypted
+
+
+def test_the_page_never_renders_a_stored_secret(client, user, project):
+    client.force_login(user)
+    client.post(_url("channel", ChannelKind.APNS), APNS_FORM)
+
+    html = client.get(_url("channel", ChannelKind.APNS)).content.decode()
+
+    assert "page-token-key" not in html
+    assert "com.example.app" in html
+    assert "Leave blank to keep the stored secret." in html
+    assert "Stored (encrypted, not shown)" in html
+
+
+def test_a_blank_secret_keeps_the_stored_one(client, user, project):
+    client.force_login(user)
+    client.post(_url("channel", ChannelKind.APNS), APNS_FORM)
+
+    client.post(_url("channel", ChannelKind.APNS), {**APNS_FORM, "TokenKey": "", "BundleId": "com.example.other"})
+
+    settings = _stored(project, ChannelKind.APNS)
+    assert settings.TokenKey == TOKEN_KEY
+    assert settings.BundleId == "com.example.other"
+    assert Channel.objects.get(project=project, kind=ChannelKind.APNS).version == 2
+
+
+def test_an_invalid_form_saves_nothing_and_does_not_echo_the_secret(client, user, project):
+    client.force_login(user)
+
+    response = client.post(_url("channel", ChannelKind.APNS), {**APNS_FORM, "TeamId": "short"})
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "TeamId must be the 10-character identifier" in html
+    assert "page-token-key" not in html
+    assert not Channel.objects.filter(project=project).exists()
+
+
+def test_an_email_channel_needs_a_from_address(client, user, project):
+    client.force_login(user)
+
+    response = client.post(_url("channel", ChannelKind.EMAIL), {"Enabled": "on", "FromAddress": "", "Identity": "x"})
+
+    assert "FromAddress is required." in response.content.decode()
+    assert not Channel.objects.filter(project=project).exists()
+
+
+def test_disabling_and_enabling(client, user, project):
+    channel_update(project, ChannelKind.VOICE, {}, by="alice")
+    client.force_login(user)
+
+    client.post(_url("channel_enable", ChannelKind.VOICE), {"enabled": "0"})
+    disabled = Channel.objects.get(project=project).enabled
+    client.post(_url("channel_enable", ChannelKind.VOICE), {"enabled": "1"})
+
+    channel = Channel.objects.get(project=project)
+    assert disabled is False
+    assert channel.enabled is True
+    assert channel.version == 3
+
+
+def test_deleting_a_channel(client, user, project):
+    channel_update(project, ChannelKind.VOICE, {}, by="alice")
+    client.force_login(user)
+
+    response = client.post(_url("channel_delete", ChannelKind.VOICE))
+
+    assert response.status_code == 302
+    assert not Channel.objects.filter(project=project).exists()
+
+
+def test_an_unknown_channel_is_404(client, user, project):
+    client.force_login(user)
+
+    response = client.get("/channels/in_app/")
+
+    assert response.status_code == 404
+
+
+def test_a_viewer_sees_the_channel_without_forms(client, project):
+    channel_update(project, ChannelKind.SMS, {"SenderId": "Engage"}, by="alice")
+    client.force_login(_viewer(project))
+
+    html = client.get(_url("channel", ChannelKind.SMS)).content.decode()
+
+    assert "Engage" in html
+    assert "Save channel" not in html
+    assert "Delete channel" not in html
+
+
+@pytest.mark.parametrize("name", ["channel", "channel_enable", "channel_delete"])
+def test_a_viewer_cannot_post(client, project, name):
+    channel_update(project, ChannelKind.SMS, {"SenderId": "Engage"}, by="alice")
+    client.force_login(_viewer(project))
+
+    response = client.post(_url(name, ChannelKind.SMS), {"Enabled": "on", "SenderId": "Other", "enabled": "0"})
+
+    channel = Channel.objects.get(project=project)
+    assert response.status_code == 403
+    assert channel.version == 1
+    assert channel.settings == {"SenderId": "Engage"}
+
+
+def test_adm_and_baidu_pages_say_delivery_is_not_supported_yet(client, user, project):
+    client.force_login(user)
+
+    html = client.get(_url("channel", ChannelKind.BAIDU)).content.decode()
+
+    assert "UNSUPPORTED_CHANNEL" in html
