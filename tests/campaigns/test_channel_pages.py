@@ -176,3 +176,16 @@ def test_adm_and_baidu_pages_say_delivery_is_not_supported_yet(client, user, pro
     html = client.get(_url("channel", ChannelKind.BAIDU)).content.decode()
 
     assert "UNSUPPORTED_CHANNEL" in html
+
+
+def test_the_admin_lists_channels_and_never_shows_secrets(admin_client, project):
+    channel = channel_update(project, ChannelKind.ADM, {"ClientId": "c", "ClientSecret": "adm-admin-secret"}, by="a")
+
+    listing = admin_client.get(reverse("admin:campaigns_channel_changelist"))
+    detail = admin_client.get(reverse("admin:campaigns_channel_change", args=[channel.pk]))
+
+    assert listing.status_code == 200
+    assert detail.status_code == 200
+    for html in (listing.content.decode(), detail.content.decode()):
+        assert "adm-admin-secret" not in html
+        assert channel.secrets_encrypted not in html
