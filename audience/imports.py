@@ -248,6 +248,7 @@ class ChunkResult:
     new: int = 0
     updated: int = 0
     failures: list[tuple[Record, str]] = field(default_factory=list)
+    created: set[str] = field(default_factory=set)  # keys of the endpoints the chunk created
 
 
 def derived_endpoint_id(channel_type: str, address: str) -> str:
@@ -381,6 +382,7 @@ def _write_endpoints(
     outcome = endpoints_write(
         project, [w for _, w in parsed], request_id=request_id, strict=False, new_need_address=True
     )
+    result.created |= outcome.created
     accepted: list[str] = []
     counted: set[str] = set()
     for position, (record, write) in enumerate(parsed):
