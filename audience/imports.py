@@ -685,6 +685,7 @@ def import_preview_run(job_id: str, *, chunk_rows: int = CHUNK_ROWS) -> None:
     preview = {"done": False, "rows": 0, "new": 0, "updated": 0, "invalid": 0, "reasons": [], "error": ""}
     try:
         file = _job_files(job)[0]
+        ImportJob.objects.filter(pk=job.pk).update(files=[file])
         reader = RecordReader(_blocks(job, file, 0), format=job.format)
         if job.format == ImportFormat.CSV:
             reader.read_header()

@@ -1,10 +1,11 @@
-from django.urls import path
+from django.urls import include, path
 
 from audience import segment_pages, views
 
 app_name = "audience"
 urlpatterns = [
     path("audience/", views.endpoints, name="endpoints"),
+    path("", include("audience.import_urls")),
     # Endpoint ids may hold any character but $ { }, slashes and spaces included.
     path("audience/endpoints/<path:endpoint_id>", views.endpoint_detail, name="endpoint"),
     path("segments/", segment_pages.segments, name="segments"),
