@@ -28,6 +28,7 @@ from django.db.models import Max, QuerySet
 from django.db.models.functions import Left
 from django.utils import timezone
 
+from campaigns.handlebars import TemplateError, compile_template
 from campaigns.models import MessageTemplate, TemplateType, TemplateVersion
 from projects.models import WRITE_ROLES, Membership
 from projects.services import tags_validate
@@ -275,19 +276,14 @@ def template_parts(template_type: str, content: Mapping[str, Any]) -> list[tuple
     return parts
 
 
-# Set by the Handlebars engine once it is available: source -> None, or raises with line/column.
-SyntaxChecker = Callable[[str], None]
-_syntax_checker: SyntaxChecker | None = None
-
-
 def _check_syntax(template_type: str, content: Mapping[str, Any]) -> None:
-    if _syntax_checker is None:
-        return
+    """Every personalised part must compile; the error names the part, line and column."""
     for label, source in template_parts(template_type, content):
         try:
-            _syntax_checker(source)
-        except TemplateInvalid as problem:
-            raise TemplateInvalid(f"{label}: {problem}") from None
+            compile_template(source)
+        except TemplateError as problem:
+            where = f" at line {problem.line}, column {problem.column}" if problem.line is not None else ""
+            raise TemplateInvalid(f"{label} does not parse{where}: {problem.message}") from None
 
 
 @dataclass(frozen=True)

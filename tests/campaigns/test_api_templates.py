@@ -467,3 +467,29 @@ def test_an_unknown_template_arn_is_not_found(pinpoint, project):
         pinpoint.list_tags_for_resource(
             ResourceArn="arn:aws:mobiletargeting:us-east-1:000000000000:templates/welcome/SMS"
         )
+
+
+def test_a_part_that_does_not_parse_is_a_bad_request_naming_part_line_and_column(pinpoint, project):
+    with pytest.raises(pinpoint.exceptions.BadRequestException) as raised:
+        pinpoint.create_email_template(
+            TemplateName="e", EmailTemplateRequest={"Subject": "fine", "HtmlPart": "<p>\n  {{#if x}}open</p>"}
+        )
+
+    message = raised.value.response["Error"]["Message"]
+    assert "HtmlPart" in message
+    assert "at line 2, column " in message
+    assert not MessageTemplate.objects.exists()
+
+
+def test_push_parts_are_checked_by_name(pinpoint, project):
+    with pytest.raises(pinpoint.exceptions.BadRequestException, match=r"APNS\.Title"):
+        pinpoint.create_push_template(TemplateName="p", PushNotificationTemplateRequest={"APNS": {"Title": "{{"}})
+
+
+def test_an_update_that_does_not_parse_keeps_the_version(pinpoint, project):
+    pinpoint.create_sms_template(TemplateName="otp", SMSTemplateRequest={"Body": "ok"})
+
+    with pytest.raises(pinpoint.exceptions.BadRequestException, match="Body"):
+        pinpoint.update_sms_template(TemplateName="otp", SMSTemplateRequest={"Body": "{{/each}}"})
+
+    assert TemplateVersion.objects.get().content == {"Body": "ok"}
