@@ -45,7 +45,7 @@ class PathExpr:
     `defaults` are the DefaultSubstitutions keys tried when the value is missing at the root.
     """
 
-    __slots__ = ("block_param", "data", "defaults", "depth", "original", "segments", "this_prefixed")
+    __slots__ = ("block_param", "data", "defaults", "depth", "original", "plain", "segments", "this_prefixed")
 
     def __init__(
         self,
@@ -63,6 +63,7 @@ class PathExpr:
         self.depth = depth
         self.data = data
         self.block_param = block_param
+        self.plain = not data and not block_param
         self.this_prefixed = this_prefixed
         self.defaults = defaults
 
@@ -86,12 +87,13 @@ class Call:
 class Program:
     """A sequence of nodes, with the inline partials declared directly in it."""
 
-    __slots__ = ("body", "chained", "partials")
+    __slots__ = ("body", "chained", "partials", "text_size")
 
     def __init__(self, body: list | None = None, *, chained: bool = False) -> None:
         self.body = body if body is not None else []
         self.chained = chained
         self.partials: dict[str, Program] | None = None
+        self.text_size = 0  # characters of literal text in body, set by the parser
 
 
 class Mustache:

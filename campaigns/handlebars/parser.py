@@ -815,3 +815,4 @@ def _finalise(program: Program) -> None:
     if pending:
         body.append("".join(pending))
     program.body = body
+    program.text_size = sum(len(node) for node in body if type(node) is str)

@@ -78,28 +78,36 @@ class _Run:
         if program.partials is not None:
             partials = (program.partials, partials)
         limits = self.limits
-        for node in program.body:
-            self.steps += 1
-            if self.steps > limits.steps:
-                raise TemplateError(f"the template needs more than {limits.steps} rendering steps", *_at(node))
+        body = program.body
+        # Steps and static text are counted per program, not per node: the same budget, less work.
+        self.steps += len(body)
+        if self.steps > limits.steps:
+            raise TemplateError(f"the template needs more than {limits.steps} rendering steps", *_first_at(body))
+        self.size += program.text_size
+        append = out.append
+        for node in body:
             t = type(node)
             if t is str:
-                out.append(node)
-                self.size += len(node)
-            elif t is Mustache:
+                append(node)
+                continue
+            if t is Mustache:
                 expr = node.expr
                 value = self.resolve(expr, scope) if type(expr) is PathExpr else self.evaluate(expr, scope)
                 text = value if type(value) is str else to_text(value)
                 if node.escape and text:
                     text = escape_html(text)
-                out.append(text)
+                append(text)
                 self.size += len(text)
             elif t is Block:
                 self.block(node, scope, partials, out, depth)
             else:
                 self.partial(node, scope, partials, out, depth)
             if self.size > limits.output_chars:
-                raise TemplateError(f"the output is longer than {limits.output_chars} characters", *_at(node))
+                raise TemplateError(
+                    f"the output is longer than {limits.output_chars} characters", node.line, node.column
+                )
+        if self.size > limits.output_chars:
+            raise TemplateError(f"the output is longer than {limits.output_chars} characters", *_first_at(body))
 
     def block(self, node: Block, scope: _Scope, partials, out: list[str], depth: int) -> None:
         while True:  # an {{else x}} chain is walked here, not recursed into
@@ -231,53 +239,20 @@ class _Run:
     def resolve(self, path: PathExpr, scope: _Scope) -> object:
         """The value at `path`, or its default at the root, or None. Only dict keys, list/str indexes and
         `length` are followed — never attributes."""
-        segments = path.segments
-        if path.data:
-            frame = scope.data
-            for _ in range(path.depth):
-                frame = frame.parent if frame is not None else None
-            first = segments[0][0]
-            value = None
-            while frame is not None:
-                if first in frame.values:
-                    value = frame.values[first]
-                    break
-                frame = frame.parent
-            at_root = first == "root"
-            segments = segments[1:]
-        elif path.block_param:
-            first = segments[0][0]
-            value, s = None, scope
-            while s is not None:
-                if s.params is not None and first in s.params:
-                    value = s.params[first]
-                    break
-                s = s.parent
-            at_root = False
-            segments = segments[1:]
-        else:
+        if path.plain:
             s = scope
             for _ in range(path.depth):
                 s = s.parent
                 if s is None:
                     return None
             value = s.context
+            segments = path.segments
             at_root = s.parent is None
+        else:
+            value, at_root = self.resolve_first(path, scope)
+            segments = path.segments[1:]
         for name, index in segments:
-            t = type(value)
-            if t is dict:
-                value = value.get(name)
-            elif t is list or t is tuple or t is str:
-                if index is not None:
-                    value = value[index] if index < len(value) else None
-                else:
-                    value = len(value) if name == "length" else None
-            else:
-                value = clean(value)
-                if value is None or type(value) not in (dict, list, tuple, str):
-                    return self.missing(path) if at_root else None
-                t = type(value)
-                value = value.get(name) if t is dict else None
+            value = value.get(name) if type(value) is dict else _child(value, name, index)
             if value is None:
                 break
         if type(value) not in _PLAIN:
@@ -285,6 +260,25 @@ class _Run:
         if (value is None or value == []) and at_root and path.defaults:
             return self.missing(path)
         return value
+
+    def resolve_first(self, path: PathExpr, scope: _Scope) -> tuple[object, bool]:
+        """The value of a data variable (@index, @root ...) or block parameter; and whether it is the root."""
+        first = path.segments[0][0]
+        if path.data:
+            frame = scope.data
+            for _ in range(path.depth):
+                frame = frame.parent if frame is not None else None
+            while frame is not None:
+                if first in frame.values:
+                    return frame.values[first], first == "root"
+                frame = frame.parent
+            return None, False
+        s = scope
+        while s is not None:
+            if s.params is not None and first in s.params:
+                return s.params[first], False
+            s = s.parent
+        return None, False
 
     def missing(self, path: PathExpr) -> object:
         """The DefaultSubstitutions value for a missing root path, or None."""
@@ -299,6 +293,22 @@ class _Run:
 
 
 _PLAIN = frozenset({dict, list, tuple, str, int, float, bool, type(None)})
+
+
+def _child(value: object, name: str, index: int | None) -> object:
+    """`value[name]` for anything but a plain dict: list and string indexes and `length`; subclasses of
+    the plain containers through a plain copy; None for everything else."""
+    t = type(value)
+    if t is list or t is tuple or t is str:
+        if index is not None:
+            return value[index] if index < len(value) else None
+        return len(value) if name == "length" else None
+    if t in _PLAIN:
+        return None
+    value = clean(value)
+    if type(value) is dict:
+        return value.get(name)
+    return None if value is None else _child(value, name, index)
 
 
 def _default_key(key: str) -> tuple[str, ...]:
@@ -325,7 +335,9 @@ def _default_key(key: str) -> tuple[str, ...]:
     return tuple(parts)
 
 
-def _at(node: object) -> tuple[int | None, int | None]:
-    if type(node) is str:
-        return None, None
-    return node.line, node.column
+def _first_at(body: list) -> tuple[int | None, int | None]:
+    """The position of the first tag in a program body, for errors about the whole body."""
+    for node in body:
+        if type(node) is not str:
+            return node.line, node.column
+    return None, None

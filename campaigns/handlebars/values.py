@@ -53,6 +53,9 @@ def number_text(value: float) -> str:
         return "Infinity" if value > 0 else "-Infinity"
     if value == int(value) and abs(value) < 1e21:
         return str(int(value))
+    text = repr(value)
+    if "e" not in text:  # repr and JavaScript agree between 1e-4 and 1e16
+        return text
     sign, digits, exponent = Decimal(repr(value)).as_tuple()
     text = "".join(map(str, digits)).rstrip("0") or "0"
     k = len(text)
