@@ -608,3 +608,19 @@ def test_an_exact_count_can_be_asked_for(signed_in, audience):
 
     assert response.context["panel"].size.exact
     assert "Counted exactly in" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("total", "exact", "message"),
+    [
+        (5, True, "takes too long for a live preview"),
+        (0, True, "No endpoint matches these criteria."),
+        (0, False, "No endpoint in the sample the estimate read matched"),
+    ],
+)
+def test_the_sample_says_why_it_is_empty(total, exact, message):
+    panel = Panel(size=Estimate(total=total, opted_out=0, reachable_by_channel={}, exact=exact), sample=None)
+
+    page = render_to_string("audience/segment_estimate_sample.html", {"panel": panel})
+
+    assert message in page
