@@ -460,6 +460,10 @@ HELPERS: dict[str, HelperSpec] = {
 
 BLOCK_ONLY = frozenset({"each"})
 UNSUPPORTED = {"with": "the with helper is not supported"}
-# Helpers whose bare-path arguments, when unresolved, stand for their own text, as in Pinpoint's
-# documented examples `tz=America/Los_Angeles` and `{{inflect 3 apple apples}}`.
-LITERAL_FALLBACK = frozenset({"dateFormat", "now", "inflect"})
+# Arguments (positions, hash keys) that, given as a bare path resolving to nothing, stand for their own
+# text, as in Pinpoint's documented examples `tz=America/Los_Angeles` and `{{inflect 3 apple apples}}`.
+LITERAL_FALLBACK: dict[str, tuple[frozenset[int], frozenset[str]]] = {
+    "dateFormat": (frozenset({1}), frozenset({"inputFormat", "outputFormat", "format", "tz"})),
+    "now": (frozenset({0}), frozenset({"format", "outputFormat", "tz"})),
+    "inflect": (frozenset({1, 2}), frozenset()),
+}

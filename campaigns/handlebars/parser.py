@@ -390,9 +390,10 @@ class _Parser:
         pairs = tuple((k, _as_value(v)) for k, v in hash_)
         fallbacks = None
         if name in LITERAL_FALLBACK:
+            positions, keys = LITERAL_FALLBACK[name]
             fallbacks = (
-                tuple(_fallback_text(p) for p in params),
-                {k: _fallback_text(v) for k, v in hash_},
+                tuple(_fallback_text(p) if i in positions else None for i, p in enumerate(params)),
+                {k: _fallback_text(v) if k in keys else None for k, v in hash_},
             )
         return Call(name, spec, values, pairs, fallbacks, line, column)
 

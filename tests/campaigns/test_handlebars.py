@@ -271,6 +271,17 @@ def test_with_is_refused_with_a_clear_error():
     assert (error.line, error.column) == (2, 4)
 
 
+def test_caret_else_is_the_same_as_else():
+    assert render("{{#if Nope}}yes{{^}}no{{/if}}") == "no"
+
+
+def test_else_each_continues_a_chain():
+    source = "{{#if Nope}}none{{else each xs}}{{this}}{{else}}empty{{/if}}"
+
+    assert render(source, {"xs": [1, 2]}) == "12"
+    assert render(source, {"xs": []}) == "empty"
+
+
 # -- partials --------------------------------------------------------------------------------------------
 
 
@@ -288,6 +299,12 @@ def test_a_partial_can_take_a_context_and_hash():
     source = '{{#*inline "p"}}{{a}}{{b}}{{/inline}}{{> p x}}|{{> p a=1 b="B"}}'
 
     assert render(source, {"x": {"a": "X", "b": "Y"}}) == "XY|1B"
+
+
+def test_a_dynamic_partial_name_comes_from_a_subexpression():
+    source = '{{#*inline "gold"}}G{{/inline}}{{#*inline "basic"}}B{{/inline}}{{> (lookup . "plan")}}'
+
+    assert render(source, {"plan": "gold"}) == "G"
 
 
 def test_a_partial_declared_in_a_block_is_scoped_to_it():
@@ -483,6 +500,11 @@ def test_strip_tags():
 def test_substring():
     assert render("{{substring Location.City 4 9}}") == "Angel"
     assert render("{{substring Location.City 4}}") == "Angeles"
+    assert render("{{substring Location.City 4 99}}") == "Angeles"
+
+
+def test_substring_refuses_negative_offsets():
+    assert "negative" in render_error_message("{{substring Location.City -1}}")
 
 
 def test_yesno():
@@ -546,6 +568,24 @@ def test_date_format_rejects_an_unparseable_date():
 
 def test_date_format_rejects_an_illegal_pattern_letter():
     assert "illegal pattern character 'q'" in error_of('{{dateFormat "2020-01-01" outputFormat="qq"}}').message
+
+
+def test_date_format_reads_epoch_milliseconds():
+    assert render('{{dateFormat "1600531200000" outputFormat="yyyy-MM-dd HH:mm"}}') == "2020-09-19 16:00"
+
+
+def test_an_unknown_zone_falls_back_to_utc_as_java_does():
+    assert render('{{dateFormat "2020-09-19T23:30:00Z" outputFormat="d HH:mm" tz="Mars/Olympus"}}') == "19 23:30"
+
+
+def test_a_fixed_offset_zone():
+    assert (
+        render('{{dateFormat "2020-09-19T23:30:00Z" outputFormat="d HH:mm XXX" tz="GMT+02:00"}}') == "20 01:30 +02:00"
+    )
+
+
+def test_date_format_of_a_missing_value_is_empty():
+    assert render("[{{dateFormat Attributes.Nope.[0]}}]") == "[]"
 
 
 @time_machine.travel(datetime(2020, 9, 19, 23, 30, tzinfo=UTC), tick=False)
