@@ -1,10 +1,8 @@
 import re
 
 import pytest
-from django.http import HttpResponse
 from django.template.loader import render_to_string
-from django.test import override_settings
-from django.urls import URLResolver, include, path, reverse
+from django.urls import reverse
 from django.utils import timezone
 
 from audience.models import AttributeDefinition, AttributeKind, ImportJob, JobStatus, SegmentType, SegmentVersion
@@ -12,9 +10,7 @@ from audience.segment_forms import definition_from_form, form_data_from_definiti
 from audience.segment_pages import Panel
 from audience.segments import Estimate, estimate, segment_create
 from audience.services import endpoints_write
-from audience.urls import urlpatterns as audience_urlpatterns
 from audience.validation import parse_endpoint
-from engage.urls import urlpatterns as project_urlpatterns
 from projects.models import Role
 from tests.factories import MembershipFactory, ProjectFactory
 
@@ -86,9 +82,6 @@ def imported(project, name: str = "Imported", size: int = 120):
         total_failures=2,
     )
     return segment
-
-
-# -- List ---------------------------------------------------------------------------------------
 
 
 def test_list_shows_each_segment_with_type_version_and_links(signed_in, audience):
@@ -174,9 +167,6 @@ def test_viewers_see_the_list_without_new_or_delete(client, project):
     assert url("segment", segment) in page
     assert NEW not in page
     assert url("segment_delete", segment) not in page
-
-
-# -- Builder ------------------------------------------------------------------------------------
 
 
 def test_new_builder_is_labelled_and_offers_the_projects_names(signed_in, project):
@@ -401,9 +391,6 @@ def test_a_definition_the_builder_cannot_show_is_shown_as_json(signed_in, projec
     assert 'id="segment-form"' not in page
 
 
-# -- Roles and tenants --------------------------------------------------------------------------
-
-
 def test_viewers_see_the_builder_read_only(client, audience):
     segment = segment_create(audience, name="Pro users", dimensions=PLAN_PRO)
     client.force_login(viewer_of(audience))
@@ -476,9 +463,6 @@ def test_pages_need_a_login(client, project):
     assert [a.status_code for a in answers] == [302, 302, 302]
 
 
-# -- Imported segments --------------------------------------------------------------------------
-
-
 def test_an_imported_segment_shows_its_jobs_size_and_members_now(signed_in, audience):
     static = imported(audience, size=3)
     static.members.create(endpoint_key="ada")
@@ -517,42 +501,23 @@ def test_renaming_an_imported_segment_needs_a_name(signed_in, project):
     assert static.version == 1
 
 
-class UrlsWithImportJobs:
-    """The project's URLs with the import pages the import work adds (`audience:import_job`)."""
-
-    urlpatterns = [
-        *[p for p in project_urlpatterns if not (isinstance(p, URLResolver) and p.app_name == "audience")],
-        path(
-            "",
-            include(
-                (
-                    [
-                        *audience_urlpatterns,
-                        path("audience/import/", lambda r: HttpResponse(), name="import"),
-                        path("audience/import/<str:job_id>/", lambda r, job_id: HttpResponse(), name="import_job"),
-                    ],
-                    "audience",
-                )
-            ),
-        ),
-    ]
-
-
-def test_import_jobs_link_to_their_page_once_it_exists(signed_in, project):
+def test_import_jobs_link_to_their_page(signed_in, project):
     static = imported(project)
     job = static.import_jobs.get()
 
-    with override_settings(ROOT_URLCONF=UrlsWithImportJobs):
-        detail = signed_in.get(url("segment", static)).content.decode()
-        listed = signed_in.get(LIST).content.decode()
-    plain = signed_in.get(url("segment", static)).content.decode()
+    detail = signed_in.get(url("segment", static)).content.decode()
+    listed = signed_in.get(LIST).content.decode()
 
-    assert f'<a href="/audience/import/{job.pk}/"><code>{job.pk}</code></a>' in detail
-    assert f'<a href="/audience/import/{job.pk}/"><code>{job.pk[:12]}…</code></a>' in listed
-    assert f'<th scope="row"><code>{job.pk}</code>' in plain
+    job_page = reverse("audience:import_job", args=[job.pk])
+    assert f'<a href="{job_page}"><code>{job.pk}</code></a>' in detail
+    assert f'<a href="{job_page}"><code>{job.pk[:12]}…</code></a>' in listed
 
 
-# -- Deletion -----------------------------------------------------------------------------------
+def test_an_empty_list_points_to_the_builder_and_the_import(signed_in):
+    page = signed_in.get(LIST).content.decode()
+
+    assert f'<a href="{NEW}">Build the first one</a>' in page
+    assert f'<a href="{reverse("audience:import")}">import</a>' in page
 
 
 def test_delete_asks_first_and_names_the_segments_built_on_it(signed_in, project):
