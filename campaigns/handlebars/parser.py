@@ -5,12 +5,12 @@ expressions and folded into the classes of `nodes`. Helper names are checked aga
 here, so an unknown helper or a wrong argument count fails at compile time with its line and column.
 """
 
-import bisect
 import re
 from collections.abc import Iterator
 
 from .errors import TemplateError
 from .helpers import BLOCK_ONLY, HELPERS, LITERAL_FALLBACK, UNSUPPORTED, HelperSpec
+from .lexer import CLOSE_AFTER, COMMENT_END, ELSE, END_KINDS, SEGMENT_KINDS, Source, Token
 from .limits import Limits
 from .nodes import (
     CONDITION,
@@ -29,47 +29,9 @@ from .nodes import (
     Program,
     Strip,
 )
+from .whitespace import finalise, strip_program
 
-# Inside a mustache, after the opener. Mirrors the Handlebars.js lexer's "mu" rules.
-_TOKEN = re.compile(
-    r"""
-    (?P<ws>\s+)
-  | (?P<close_raw>\}~?\}\})
-  | (?P<close>~?\}\})
-  | (?P<lparen>\()
-  | (?P<rparen>\))
-  | (?P<equals>=)
-  | (?P<open_bp>as\s+\|)
-  | (?P<pipe>\|)
-  | (?P<dstring>"(?:\\"|[^"])*")
-  | (?P<sstring>'(?:\\'|[^'])*')
-  | (?P<number>-?[0-9]+(?:\.[0-9]+)?(?=[~}\s)]))
-  | (?P<keyword>(?:true|false|null|undefined)(?=[~}\s)]))
-  | (?P<data>@)
-  | (?P<dotdot>\.\.)
-  | (?P<dotid>\.(?=[=~}\s/.)|]))
-  | (?P<sep>[/.])
-  | (?P<id>[^\s!"\#%-,./;->@\[-\^`{-~]+(?=[=~}\s/.)|]))
-  | (?P<bracket>\[(?:\\[\\\]]|[^\]])*\])
-    """,
-    re.VERBOSE,
-)
-_SEGMENT_KINDS = frozenset({"id", "bracket", "dotdot", "dotid", "number", "keyword"})
-_END_KINDS = frozenset({"close", "close_raw", "rparen", "open_bp"})
-_ELSE = re.compile(r"\{\{(~?)\s*else(?=[\s~}])")
-_CLOSE_AFTER = re.compile(r"\s*(~?)\}\}")
 _BRACKET_ESCAPE = re.compile(r"\\([\\\]])")
-_COMMENT_END = re.compile(r"--(~?)\}\}")
-
-
-class _Token:
-    __slots__ = ("end", "kind", "start", "text")
-
-    def __init__(self, kind: str, text: str, start: int, end: int) -> None:
-        self.kind = kind
-        self.text = text
-        self.start = start
-        self.end = end
 
 
 class _Open:
@@ -94,22 +56,12 @@ def parse(source: str, limits: Limits) -> Program:
 
 class _Parser:
     def __init__(self, source: str, limits: Limits) -> None:
-        self.src = source
+        self.source = Source(source)
         self.limits = limits
-        self.line_starts = [0, *(m.end() for m in re.finditer("\n", source))]
         self.stack: list[_Open] = []
         self.root = Program()
         self.partial_refs: list[Partial] = []
         self.declared: set[str] = set()
-
-    # -- positions and errors -------------------------------------------------------------------
-
-    def where(self, offset: int) -> tuple[int, int]:
-        line = bisect.bisect_right(self.line_starts, offset)
-        return line, offset - self.line_starts[line - 1] + 1
-
-    def error(self, message: str, offset: int) -> TemplateError:
-        return TemplateError(message, *self.where(offset))
 
     # -- the template level ---------------------------------------------------------------------
 
@@ -125,7 +77,7 @@ class _Parser:
         return top.body
 
     def parse(self) -> Program:
-        src, n, pos = self.src, len(self.src), 0
+        src, n, pos = self.source.text, len(self.source.text), 0
         while pos < n:
             j = src.find("{{", pos)
             if j < 0:
@@ -158,8 +110,8 @@ class _Parser:
                     ref.line,
                     ref.column,
                 )
-        _strip_program(self.root, is_root=True)
-        _finalise(self.root)
+        strip_program(self.root, is_root=True)
+        finalise(self.root)
         return self.root
 
     def add_text(self, text: str) -> None:
@@ -168,32 +120,32 @@ class _Parser:
 
     def tag(self, start: int) -> int:
         """Parses the tag opening at `start`; returns the offset after it."""
-        src = self.src
+        src = self.source.text
         if src.startswith("{{{{", start):
-            raise self.error("raw blocks ({{{{raw}}}}) are not supported", start)
+            raise self.source.error("raw blocks ({{{{raw}}}}) are not supported", start)
         i = start + 2
         left = src.startswith("~", i)
         if left:
             i += 1
         if src.startswith("!", i):
             return self.comment(start, i, left)
-        m = _ELSE.match(src, start)
+        m = ELSE.match(src, start)
         if m is not None:
-            after = _CLOSE_AFTER.match(src, m.end())
+            after = CLOSE_AFTER.match(src, m.end())
             if after is not None:
                 self.else_tag(start, Strip(left, bool(after.group(1))))
                 return after.end()
             return self.block_open(start, m.end(), left, chained=True)
         c = src[i : i + 1]
         if c == "^":
-            after = _CLOSE_AFTER.match(src, i + 1)
+            after = CLOSE_AFTER.match(src, i + 1)
             if after is not None:
                 self.else_tag(start, Strip(left, bool(after.group(1))))
                 return after.end()
             return self.block_open(start, i + 1, left, inverted=True)
         if c == "#":
             if src.startswith("#>", i):
-                raise self.error("partial blocks ({{#> partial}}) are not supported", start)
+                raise self.source.error("partial blocks ({{#> partial}}) are not supported", start)
             if src.startswith("#*", i):
                 return self.inline_open(start, i + 2, left)
             return self.block_open(start, i + 1, left)
@@ -202,7 +154,7 @@ class _Parser:
         if c == ">":
             return self.partial(start, i + 1, left)
         if c == "*":
-            raise self.error("decorators are not supported (only {{#* inline}})", start)
+            raise self.source.error("decorators are not supported (only {{#* inline}})", start)
         if c == "{":
             return self.mustache(start, i + 1, left, escape=False, raw_close=True)
         if c == "&":
@@ -210,81 +162,54 @@ class _Parser:
         return self.mustache(start, i, left, escape=True, raw_close=False)
 
     def comment(self, start: int, i: int, left: bool) -> int:
-        if self.src.startswith("!--", i):
-            m = _COMMENT_END.search(self.src, i + 3)
+        if self.source.text.startswith("!--", i):
+            m = COMMENT_END.search(self.source.text, i + 3)
             if m is None:
-                raise self.error("unclosed comment", start)
+                raise self.source.error("unclosed comment", start)
             self.body.append(Comment(Strip(left, bool(m.group(1)))))
             return m.end()
-        end = self.src.find("}}", i + 1)
+        end = self.source.text.find("}}", i + 1)
         if end < 0:
-            raise self.error("unclosed comment", start)
-        self.body.append(Comment(Strip(left, self.src[end - 1] == "~" and end - 1 > i)))
+            raise self.source.error("unclosed comment", start)
+        self.body.append(Comment(Strip(left, self.source.text[end - 1] == "~" and end - 1 > i)))
         return end + 2
-
-    # -- tokens -----------------------------------------------------------------------------------
-
-    def tokens(self, start: int, pos: int, *, raw_close: bool) -> tuple[list[_Token], Strip, int]:
-        """The tokens of a tag from `pos` to its closing braces; returns them, the closing strip and the
-        offset after the tag."""
-        src, out = self.src, []
-        while True:
-            m = _TOKEN.match(src, pos)
-            if m is None:
-                if src.find("}}", pos) < 0:
-                    raise self.error("unclosed '{{'", start)
-                raise self.error(f"unexpected {src[pos]!r}", pos)
-            kind = m.lastgroup
-            if kind == "ws":
-                pos = m.end()
-                continue
-            if kind == "close_raw" or kind == "close":
-                if kind == "close" and raw_close:
-                    raise self.error("expected '}}}'", m.start())
-                if kind == "close_raw" and not raw_close:
-                    if m.group() != "}}}":
-                        raise self.error(f"unexpected {m.group()!r}", m.start())
-                    return out, NO_STRIP, m.start() + 2  # `{{x}}}`: the third brace is text
-                return out, Strip(False, "~" in m.group()), m.end()
-            out.append(_Token(kind, m.group(), m.start(), m.end()))
-            pos = m.end()
 
     # -- expressions -------------------------------------------------------------------------------
 
-    def expression(self, toks: list[_Token], i: int, depth: int, where: str):
+    def expression(self, toks: list[Token], i: int, depth: int, where: str):
         """Parses `name param* hash?` from toks[i]; returns (node, name, next index)."""
         if i >= len(toks):
             at = toks[i - 1].end if toks else 0
-            raise self.error("expected an expression", at)
+            raise self.source.error("expected an expression", at)
         name_tok = toks[i]
         name_expr, i = self.value(toks, i, depth, name_position=True)
         params: list = []
         hash_: list[tuple[str, object]] = []
-        while i < len(toks) and toks[i].kind not in _END_KINDS:
+        while i < len(toks) and toks[i].kind not in END_KINDS:
             if toks[i].kind == "id" and i + 1 < len(toks) and toks[i + 1].kind == "equals":
                 key = toks[i].text
-                if i + 2 >= len(toks) or toks[i + 2].kind in _END_KINDS:
-                    raise self.error(f"expected a value after '{key}='", toks[i + 1].end)
+                if i + 2 >= len(toks) or toks[i + 2].kind in END_KINDS:
+                    raise self.source.error(f"expected a value after '{key}='", toks[i + 1].end)
                 value, i = self.value(toks, i + 2, depth, name_position=False)
                 hash_.append((key, value))
                 continue
             if hash_:
-                raise self.error(f"unexpected {toks[i].text!r} after hash arguments", toks[i].start)
+                raise self.source.error(f"unexpected {toks[i].text!r} after hash arguments", toks[i].start)
             value, i = self.value(toks, i, depth, name_position=False)
             params.append(value)
         node, name = self.classify(name_expr, name_tok, params, hash_, where)
         return node, name, i
 
-    def value(self, toks: list[_Token], i: int, depth: int, *, name_position: bool):
+    def value(self, toks: list[Token], i: int, depth: int, *, name_position: bool):
         """A literal, a path or a sub-expression starting at toks[i]; returns (node, next index)."""
         tok = toks[i]
         kind = tok.kind
         if kind == "lparen":
             if depth + 1 > self.limits.depth:
-                raise self.error(f"sub-expressions nested deeper than {self.limits.depth}", tok.start)
+                raise self.source.error(f"sub-expressions nested deeper than {self.limits.depth}", tok.start)
             node, _, j = self.expression(toks, i + 1, depth + 1, "subexpression")
             if j >= len(toks) or toks[j].kind != "rparen":
-                raise self.error("expected ')'", toks[j].start if j < len(toks) else toks[-1].end)
+                raise self.source.error("expected ')'", toks[j].start if j < len(toks) else toks[-1].end)
             return node, j + 1
         if kind == "dstring" or kind == "sstring":
             q = tok.text[0]
@@ -296,31 +221,31 @@ class _Parser:
             return _LiteralName(int(text), text), i + 1
         if kind == "keyword" and not (i + 1 < len(toks) and toks[i + 1].kind == "sep"):
             return _LiteralName({"true": True, "false": False}.get(tok.text), tok.text), i + 1
-        if kind == "data" or kind in _SEGMENT_KINDS:
+        if kind == "data" or kind in SEGMENT_KINDS:
             return self.path(toks, i)
-        raise self.error(f"unexpected {tok.text!r}", tok.start)
+        raise self.source.error(f"unexpected {tok.text!r}", tok.start)
 
-    def path(self, toks: list[_Token], i: int) -> tuple[PathExpr, int]:
+    def path(self, toks: list[Token], i: int) -> tuple[PathExpr, int]:
         start_tok = toks[i]
         data = start_tok.kind == "data"
         if data:
             i += 1
-            if i >= len(toks) or toks[i].kind not in _SEGMENT_KINDS or toks[i].start != start_tok.end:
-                raise self.error("expected a name after '@'", start_tok.end)
+            if i >= len(toks) or toks[i].kind not in SEGMENT_KINDS or toks[i].start != start_tok.end:
+                raise self.source.error("expected a name after '@'", start_tok.end)
         segment_toks = [toks[i]]
         i += 1
         while (
             i + 1 < len(toks)
             and toks[i].kind == "sep"
             and toks[i].start == segment_toks[-1].end
-            and toks[i + 1].kind in _SEGMENT_KINDS
+            and toks[i + 1].kind in SEGMENT_KINDS
             and toks[i + 1].start == toks[i].end
         ):
             segment_toks.append(toks[i + 1])
             i += 2
         if i < len(toks) and toks[i].kind == "sep" and toks[i].start == segment_toks[-1].end:
-            raise self.error("expected a name after the separator", toks[i].end)
-        original = self.src[start_tok.start : segment_toks[-1].end]
+            raise self.source.error("expected a name after the separator", toks[i].end)
+        original = self.source.text[start_tok.start : segment_toks[-1].end]
         depth, parts, this_prefixed = 0, [], False
         for tok in segment_toks:
             if tok.kind == "bracket":
@@ -328,7 +253,7 @@ class _Parser:
                 continue
             if tok.text in ("..", ".", "this"):
                 if parts:
-                    raise self.error(f"invalid path: {original}", start_tok.start)
+                    raise self.source.error(f"invalid path: {original}", start_tok.start)
                 if tok.text == "..":
                     depth += 1
                 else:
@@ -356,9 +281,9 @@ class _Parser:
         for open_ in self.stack:
             yield open_.sections[-1][0].block_params if open_.sections else open_.block.block_params
 
-    def classify(self, name_expr, name_tok: _Token, params: list, hash_: list, where: str):
+    def classify(self, name_expr, name_tok: Token, params: list, hash_: list, where: str):
         """Decides what `name params hash` is: a helper Call, or a value (path/literal) to look up."""
-        line, column = self.where(name_tok.start)
+        line, column = self.source.where(name_tok.start)
         name = _simple_name(name_expr)
         if name in UNSUPPORTED:
             raise TemplateError(UNSUPPORTED[name], line, column)
@@ -400,19 +325,19 @@ class _Parser:
     # -- tags ---------------------------------------------------------------------------------------
 
     def mustache(self, start: int, pos: int, left: bool, *, escape: bool, raw_close: bool) -> int:
-        toks, close, end = self.tokens(start, pos, raw_close=raw_close)
+        toks, close, end = self.source.tokens(start, pos, raw_close=raw_close)
         node, _, i = self.expression(toks, 0, 0, "mustache")
         if i < len(toks):
-            raise self.error(f"unexpected {toks[i].text!r}", toks[i].start)
-        line, column = self.where(start)
+            raise self.source.error(f"unexpected {toks[i].text!r}", toks[i].start)
+        line, column = self.source.where(start)
         self.body.append(Mustache(node, escape=escape, strip=Strip(left, close.close), line=line, column=column))
         return end
 
     def block_header(self, start: int, pos: int, left: bool):
         """Parses `{{#name params hash as |a b|}}`; returns (Block, name, strip, end offset)."""
-        toks, close, end = self.tokens(start, pos, raw_close=False)
+        toks, close, end = self.source.tokens(start, pos, raw_close=False)
         if len(self.stack) + 1 > self.limits.depth:
-            raise self.error(f"blocks nested deeper than {self.limits.depth}", start)
+            raise self.source.error(f"blocks nested deeper than {self.limits.depth}", start)
         node, name, i = self.expression(toks, 0, 0, "block")
         block_params: tuple[str, ...] = ()
         if i < len(toks) and toks[i].kind == "open_bp":
@@ -422,12 +347,12 @@ class _Parser:
                 names.append(toks[i].text)
                 i += 1
             if i >= len(toks) or toks[i].kind != "pipe" or not names:
-                raise self.error("expected block parameters: as |name index|", toks[i - 1].end)
+                raise self.source.error("expected block parameters: as |name index|", toks[i - 1].end)
             block_params = tuple(names)
             i += 1
         if i < len(toks):
-            raise self.error(f"unexpected {toks[i].text!r}", toks[i].start)
-        line, column = self.where(toks[0].start if toks else start)
+            raise self.source.error(f"unexpected {toks[i].text!r}", toks[i].start)
+        line, column = self.source.where(toks[0].start if toks else start)
         if type(node) is Call:
             if name in BLOCK_ONLY:
                 kind = EACH
@@ -453,22 +378,22 @@ class _Parser:
         if chained:
             top = self.open_for_else(start)
             if top.inverted:
-                raise self.error("{{else ...}} chains are not allowed in an inverted block", start)
+                raise self.source.error("{{else ...}} chains are not allowed in an inverted block", start)
             top.sections.append((block, []))
             return end
         self.stack.append(_Open(block, name, inverted=inverted))
         return end
 
     def inline_open(self, start: int, pos: int, left: bool) -> int:
-        toks, close, end = self.tokens(start, pos, raw_close=False)
+        toks, close, end = self.source.tokens(start, pos, raw_close=False)
         if not toks or toks[0].text != "inline":
-            raise self.error("decorators are not supported (only {{#* inline}})", start)
+            raise self.source.error("decorators are not supported (only {{#* inline}})", start)
         if len(self.stack) + 1 > self.limits.depth:
-            raise self.error(f"blocks nested deeper than {self.limits.depth}", start)
+            raise self.source.error(f"blocks nested deeper than {self.limits.depth}", start)
         if len(toks) != 2 or toks[1].kind not in ("dstring", "sstring", "id"):
-            raise self.error('expected {{#* inline "name"}}', start)
+            raise self.source.error('expected {{#* inline "name"}}', start)
         name = toks[1].text[1:-1] if toks[1].kind != "id" else toks[1].text
-        line, column = self.where(start)
+        line, column = self.source.where(start)
         block = Block(INLINE, name, spec=None, params=(), hash_=(), line=line, column=column)
         block.open_strip = Strip(left, close.close)
         self.declared.add(name)
@@ -477,12 +402,12 @@ class _Parser:
 
     def open_for_else(self, start: int) -> _Open:
         if not self.stack:
-            raise self.error("{{else}} outside a block", start)
+            raise self.source.error("{{else}} outside a block", start)
         top = self.stack[-1]
         if top.block.kind == INLINE:
-            raise self.error("{{else}} is not allowed in an inline partial", start)
+            raise self.source.error("{{else}} is not allowed in an inline partial", start)
         if top.else_body is not None:
-            raise self.error("a block can have only one {{else}}", start)
+            raise self.source.error("a block can have only one {{else}}", start)
         return top
 
     def else_tag(self, start: int, strip: Strip) -> None:
@@ -491,18 +416,20 @@ class _Parser:
         top.else_strip = strip
 
     def block_close(self, start: int, pos: int, left: bool) -> int:
-        toks, close, end = self.tokens(start, pos, raw_close=False)
+        toks, close, end = self.source.tokens(start, pos, raw_close=False)
         if not toks:
-            raise self.error("expected a block name after '{{/'", start)
+            raise self.source.error("expected a block name after '{{/'", start)
         node, i = self.value(toks, 0, 0, name_position=True)
         if i < len(toks):
-            raise self.error(f"unexpected {toks[i].text!r}", toks[i].start)
+            raise self.source.error(f"unexpected {toks[i].text!r}", toks[i].start)
         name = _original(node)
         if not self.stack:
-            raise self.error(f"{{{{/{name}}}}} does not close any block", start)
+            raise self.source.error(f"{{{{/{name}}}}} does not close any block", start)
         top = self.stack.pop()
         if name != top.name:
-            raise self.error(f"{{{{/{name}}}}} does not match {{{{#{top.name}}}}} (line {top.block.line})", start)
+            raise self.source.error(
+                f"{{{{/{name}}}}} does not match {{{{#{top.name}}}}} (line {top.block.line})", start
+            )
         close_strip = Strip(left, close.close)
         block = top.block
         block.close_strip = close_strip
@@ -525,10 +452,10 @@ class _Parser:
         return end
 
     def partial(self, start: int, pos: int, left: bool) -> int:
-        toks, close, end = self.tokens(start, pos, raw_close=False)
+        toks, close, end = self.source.tokens(start, pos, raw_close=False)
         if not toks:
-            raise self.error("expected a partial name after '{{>'", start)
-        line, column = self.where(start)
+            raise self.source.error("expected a partial name after '{{>'", start)
+        line, column = self.source.where(start)
         name, name_expr = None, None
         if toks[0].kind == "lparen":
             name_expr, i = self.value(toks, 0, 0, name_position=False)
@@ -541,13 +468,13 @@ class _Parser:
         while i < len(toks):
             if toks[i].kind == "id" and i + 1 < len(toks) and toks[i + 1].kind == "equals":
                 if i + 2 >= len(toks):
-                    raise self.error(f"expected a value after '{toks[i].text}='", toks[i + 1].end)
+                    raise self.source.error(f"expected a value after '{toks[i].text}='", toks[i + 1].end)
                 value, j = self.value(toks, i + 2, 0, name_position=False)
                 hash_.append((toks[i].text, _as_value(value)))
                 i = j
                 continue
             if hash_ or params:
-                raise self.error(f"unexpected {toks[i].text!r} in a partial", toks[i].start)
+                raise self.source.error(f"unexpected {toks[i].text!r} in a partial", toks[i].start)
             value, i = self.value(toks, i, 0, name_position=False)
             params.append(_as_value(value))
         node = Partial(
@@ -623,197 +550,3 @@ def _default_keys(parts: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
         parts = parts[:-1]
         keys.append(parts)
     return tuple(keys)
-
-
-# -- whitespace control (Handlebars.js semantics: `~` and standalone lines) ------------------------
-
-
-class _StripInfo:
-    __slots__ = ("close", "close_standalone", "inline_standalone", "open", "open_standalone")
-
-    def __init__(self, open_: bool, close: bool, *, open_sa=False, close_sa=False, inline_sa=False) -> None:
-        self.open = open_
-        self.close = close
-        self.open_standalone = open_sa
-        self.close_standalone = close_sa
-        self.inline_standalone = inline_sa
-
-
-def _prev_is_whitespace(body: list, i: int | None, is_root: bool) -> bool:
-    if i is None:
-        i = len(body)
-    prev = body[i - 1] if i >= 1 else None
-    if prev is None:
-        return is_root
-    if type(prev) is not Content:
-        return False
-    text = prev.original
-    trailing = text[len(text.rstrip()) :]
-    if "\n" in trailing:
-        return True
-    has_sibling = i >= 2
-    return not has_sibling and is_root and not text.strip()
-
-
-def _next_is_whitespace(body: list, i: int | None, is_root: bool) -> bool:
-    if i is None:
-        i = -1
-    nxt = body[i + 1] if i + 1 < len(body) else None
-    if nxt is None:
-        return is_root
-    if type(nxt) is not Content:
-        return False
-    text = nxt.original
-    leading = text[: len(text) - len(text.lstrip())]
-    if "\n" in leading:
-        return True
-    has_sibling = i + 2 < len(body)
-    return not has_sibling and is_root and not text.strip()
-
-
-def _omit_right(body: list, i: int | None, multiple: bool = False) -> None:
-    j = 0 if i is None else i + 1
-    current = body[j] if j < len(body) else None
-    if type(current) is not Content or (not multiple and current.right_stripped):
-        return
-    before = current.value
-    if multiple:
-        current.value = before.lstrip()
-    else:
-        text = before.lstrip(" \t")
-        if text.startswith("\r\n"):
-            text = text[2:]
-        elif text.startswith("\n") or text.startswith("\r"):
-            text = text[1:]
-        current.value = text
-    current.right_stripped = current.value != before
-
-
-def _omit_left(body: list, i: int | None, multiple: bool = False) -> bool:
-    j = len(body) - 1 if i is None else i - 1
-    current = body[j] if 0 <= j < len(body) else None
-    if type(current) is not Content or (not multiple and current.left_stripped):
-        return False
-    before = current.value
-    current.value = before.rstrip() if multiple else before.rstrip(" \t")
-    current.left_stripped = current.value != before
-    return current.left_stripped
-
-
-def _strip_program(program: Program, *, is_root: bool) -> None:
-    body = program.body
-    for i, node in enumerate(body):
-        t = type(node)
-        if t is Block:
-            strip = _strip_block(node)
-        elif t is Mustache:
-            strip = _StripInfo(node.strip.open, node.strip.close)
-        elif t is Partial or t is Comment:
-            strip = _StripInfo(node.strip.open, node.strip.close, inline_sa=True)
-        else:
-            continue
-        prev_ws = _prev_is_whitespace(body, i, is_root)
-        next_ws = _next_is_whitespace(body, i, is_root)
-        if strip.close:
-            _omit_right(body, i, True)
-        if strip.open:
-            _omit_left(body, i, True)
-        if strip.inline_standalone and prev_ws and next_ws:
-            _omit_right(body, i)
-            if _omit_left(body, i) and t is Partial:
-                text = body[i - 1].original
-                node.indent = text[len(text.rstrip(" \t")) :]
-        if strip.open_standalone and prev_ws:
-            _omit_right((node.program or node.inverse).body, None)
-            _omit_left(body, i)
-        if strip.close_standalone and next_ws:
-            _omit_right(body, i)
-            _omit_left((node.inverse or node.program).body, None)
-
-
-def _chain(block: Block) -> list[Block]:
-    """The block followed by the blocks of its `{{else x}}` chain."""
-    chain = [block]
-    while chain[-1].program is not None and chain[-1].inverse is not None and chain[-1].inverse.chained:
-        chain.append(chain[-1].inverse.body[0])
-    return chain
-
-
-def _strip_block(block: Block) -> _StripInfo:
-    chain = _chain(block)
-    for link in chain:
-        if link.program is not None:
-            _strip_program(link.program, is_root=False)
-    last = chain[-1]
-    if last.inverse is not None and not last.inverse.chained:
-        _strip_program(last.inverse, is_root=False)
-    for link in reversed(chain):
-        info = _strip_one_block(link)
-    return info
-
-
-def _strip_one_block(block: Block) -> _StripInfo:
-    program = block.program or block.inverse
-    inverse = block.inverse if block.program is not None else None
-    first_inverse = last_inverse = inverse
-    if inverse is not None and inverse.chained:
-        first_inverse = inverse.body[0].program
-        while last_inverse.chained:
-            last_inverse = last_inverse.body[-1].program
-    info = _StripInfo(
-        block.open_strip.open,
-        block.close_strip.close,
-        open_sa=_next_is_whitespace(program.body, None, False),
-        close_sa=_prev_is_whitespace((first_inverse or program).body, None, False),
-    )
-    if block.open_strip.close:
-        _omit_right(program.body, None, True)
-    if inverse is not None:
-        if block.inverse_strip.open:
-            _omit_left(program.body, None, True)
-        if block.inverse_strip.close:
-            _omit_right(first_inverse.body, None, True)
-        if block.close_strip.open:
-            _omit_left(last_inverse.body, None, True)
-        if _prev_is_whitespace(program.body, None, False) and _next_is_whitespace(first_inverse.body, None, False):
-            _omit_left(program.body, None)
-            _omit_right(first_inverse.body, None)
-    elif block.close_strip.open:
-        _omit_left(program.body, None, True)
-    return info
-
-
-def _finalise(program: Program) -> None:
-    """Turns Content into plain strings (merging neighbours), drops comments and moves inline partial
-    declarations into the program's partial table."""
-    body: list = []
-    pending: list[str] = []
-    for node in program.body:
-        t = type(node)
-        if t is Content:
-            if node.value:
-                pending.append(node.value)
-            continue
-        if t is Comment:
-            continue
-        if t is Block and node.kind == INLINE:
-            _finalise(node.program)
-            if program.partials is None:
-                program.partials = {}
-            program.partials[node.name] = node.program
-            continue
-        if t is Block:
-            for link in _chain(node):
-                if link.program is not None:
-                    _finalise(link.program)
-            last = _chain(node)[-1]
-            if last.inverse is not None and not last.inverse.chained:
-                _finalise(last.inverse)
-        if pending:
-            body.append("".join(pending))
-            pending = []
-        body.append(node)
-    if pending:
-        body.append("".join(pending))
-    program.body = body
-    program.text_size = sum(len(node) for node in body if type(node) is str)
