@@ -9,6 +9,8 @@ Location.Country, 10 Attributes.* columns), then times in one run:
 
 - baseline: psycopg `COPY plain FROM STDIN (FORMAT csv, HEADER)` of the file's bytes into a plain
   table with one text column per CSV column (no indexes, no parsing in Python);
+- thin: the thinnest Python program writing the same endpoints — csv.reader, attributes to JSON,
+  COPY write_row into a copy of the endpoint table with all its indexes (no rules, no upsert);
 - ours: a fresh process running the import job (audience.imports.import_job_run) on the same file
   as an upload — reading, parsing every row through parse_endpoint, endpoints_write with
   Pinpoint's rules, the endpoint table with all its indexes (GIN included) — and reporting its
@@ -20,6 +22,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -68,15 +71,69 @@ def baseline_copy(url: str, path: Path) -> float:
         connection.execute("CREATE TABLE plain (" + ", ".join(f'"{c}" text' for c in columns) + ")")
         connection.commit()
         started = time.perf_counter()
-        with connection.cursor() as cursor, path.open("rb") as handle:
-            with cursor.copy("COPY plain FROM STDIN (FORMAT csv, HEADER true)") as copy:
-                while block := handle.read(1024 * 1024):
-                    copy.write(block)
+        with (
+            connection.cursor() as cursor,
+            path.open("rb") as handle,
+            cursor.copy("COPY plain FROM STDIN (FORMAT csv, HEADER true)") as copy,
+        ):
+            while block := handle.read(1024 * 1024):
+                copy.write(block)
+        connection.commit()
+        return time.perf_counter() - started
+
+
+def thin_loop(url: str, path: Path, project_id: str) -> float:
+    """The thinnest program writing the same endpoints: csv.reader, attributes to JSON, COPY
+    write_row into a copy of the endpoint table with all its indexes (no rules, no upsert)."""
+    import psycopg
+
+    columns = (
+        "project_id, key, endpoint_id, channel_type, address, opt_out, platform, country, attributes, metrics, "
+        "user_id, app_version, locale, make, model, model_version, platform_version, timezone, city, postal_code, "
+        "region, request_id, status, cohort_id, effective_date, creation_date"
+    )
+    with psycopg.connect(url) as connection:
+        connection.execute("CREATE TABLE indexed_endpoint (LIKE audience_endpoint INCLUDING ALL)")
+        connection.commit()
+        started = time.perf_counter()
+        with (
+            connection.cursor() as cursor,
+            path.open(newline="") as handle,
+            cursor.copy(f"COPY indexed_endpoint ({columns}) FROM STDIN") as copy,
+        ):
+            rows = csv.reader(handle)
+            header = next(rows)
+            names = [h.split(".", 1)[1] for h in header[6:]]
+            for row in rows:
+                attributes = {}
+                for name, value in zip(names, row[6:], strict=True):
+                    attributes.setdefault(name, []).append(value)
+                copy.write_row(
+                    (
+                        project_id,
+                        row[0].lower(),
+                        row[0],
+                        row[1],
+                        row[2],
+                        row[3],
+                        row[4],
+                        row[5],
+                        json.dumps(attributes),
+                        "{}",
+                        *[""] * 12,
+                        "ACTIVE",
+                        0,
+                        "now",
+                        "now",
+                    )
+                )
         connection.commit()
         return time.perf_counter() - started
 
 
 def ours(url: str, path: Path) -> dict:
+    """The import job in a fresh process, on a copy of the file (a finished job deletes its upload)."""
+    path = Path(shutil.copy(path, path.with_name("upload-" + path.name)))
     env = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(ROOT), "ENGAGE_UPLOAD_DIR": str(path.parent)}
     env.setdefault("SECRET_KEY", "bench-only")
     result = subprocess.run(
@@ -113,7 +170,7 @@ def child(path: Path) -> None:
     assert job.total_failures == 0, job.failures[:3]
     count = Endpoint.objects.filter(project=project).count()
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": elapsed, "endpoints": count, "rss_mb": rss_mb}))
+    print(json.dumps({"seconds": elapsed, "endpoints": count, "rss_mb": rss_mb, "project": project.pk}))
 
 
 def main(sizes: list[int]) -> None:
@@ -122,7 +179,10 @@ def main(sizes: list[int]) -> None:
     with psycopg.connect(PG_URL) as connection:
         version = connection.execute("SHOW server_version").fetchone()[0]
     print(f"PostgreSQL {version}, Python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
-    print(f"{'rows':>9}  {'COPY (s)':>9}  {'ours (s)':>9}  {'ours rows/s':>11}  {'ratio':>6}  {'peak RSS':>9}")
+    print(
+        f"{'rows':>9}  {'COPY (s)':>9}  {'thin (s)':>9}  {'ours (s)':>9}  {'ours rows/s':>11}  "
+        f"{'/COPY':>6}  {'/thin':>6}  {'peak RSS':>9}"
+    )
     for rows in sizes:
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / f"endpoints-{rows}.csv"
@@ -132,12 +192,15 @@ def main(sizes: list[int]) -> None:
             try:
                 copy_seconds = baseline_copy(database_url(name), path)
                 result = ours(database_url(name), path)
+                thin_seconds = thin_loop(database_url(name), path, result["project"])
             finally:
                 admin(f"DROP DATABASE IF EXISTS {name}")
         assert result["endpoints"] == rows, result
+        ours_seconds = result["seconds"]
         print(
-            f"{rows:>9}  {copy_seconds:>9.2f}  {result['seconds']:>9.2f}  {rows / result['seconds']:>11.0f}  "
-            f"{result['seconds'] / copy_seconds:>5.1f}x  {result['rss_mb']:>6.0f} MB"
+            f"{rows:>9}  {copy_seconds:>9.2f}  {thin_seconds:>9.2f}  {ours_seconds:>9.2f}  "
+            f"{rows / ours_seconds:>11.0f}  "
+            f"{ours_seconds / copy_seconds:>5.1f}x  {ours_seconds / thin_seconds:>5.1f}x  {result['rss_mb']:>6.0f} MB"
         )
 
 
