@@ -37,16 +37,14 @@ from audience.segment_forms import (
     definition_from_builder,
 )
 from audience.segments import (
-    EXACT_ESTIMATE_MS,
     Estimate,
     definition_of,
     estimate,
-    segment_condition,
+    sample_members,
     segment_create,
     segment_delete,
     segment_update,
 )
-from engage import db
 from engage.api.errors import BadRequest
 from engage.api.paging import paginate
 from projects.middleware import project_required
@@ -54,8 +52,6 @@ from projects.models import WRITE_ROLES, Project
 
 PAGE_SIZE = 50
 SAMPLE_SIZE = 10
-SAMPLE_MS = EXACT_ESTIMATE_MS  # the time a live sample may take on PostgreSQL
-SAMPLE_COLUMNS = ("key", "endpoint_id", "channel_type", "address", "opt_out")
 NAME_MAX = 256
 CONFLICT = (
     "Someone saved this segment while you were editing; it is now version {version}. "
@@ -141,26 +137,11 @@ def _panel(project: Project, builder: Builder, name: str, *, exact: bool = False
     try:
         panel.size = estimate(project, definition, exact=exact)
         if panel.size.total:
-            panel.sample = _sample(project, definition)
+            panel.sample = sample_members(project, definition, limit=SAMPLE_SIZE)
     except SegmentInvalid as invalid:
         panel.error, panel.size = str(invalid), None
     panel.milliseconds = round((time.perf_counter() - started) * 1000)
     return panel
-
-
-def _sample(project: Project, definition: dict[str, Any]) -> list[Endpoint] | None:
-    """Up to SAMPLE_SIZE members, or None when finding them would hold the panel up (PostgreSQL).
-
-    No ORDER BY: any members will do, and the database stops at the last one it needs; but a rare
-    match in a table scan can take long, so the keys are looked for under the estimate's time limit.
-    """
-    members = Endpoint.objects.for_project(project).active().filter(segment_condition(project, definition))
-    sql, params = members.values_list("key", flat=True)[:SAMPLE_SIZE].query.sql_with_params()
-    rows = db.run_within(sql, list(params), milliseconds=SAMPLE_MS)
-    if rows is None:
-        return None
-    found = Endpoint.objects.for_project(project).filter(key__in=[key for (key,) in rows])
-    return list(found.only(*SAMPLE_COLUMNS).order_by("key"))
 
 
 def _source_options(available: list[Segment], group: Group) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Case, Count, Q, Value, When
 from django.utils import timezone
 
 from audience.compiler import SegmentInvalid, compile_segment
@@ -77,7 +77,7 @@ def segment_members(project: Project, segment: Segment, *, version: int | None =
 
 @dataclass(frozen=True)
 class Estimate:
-    """A segment's size: members, reachable members (not opted out) per channel.
+    """A segment's size: members, reachable members (an address and not opted out) per channel.
 
     `exact` is False when the count came from a sample of the table (large projects, broad
     segments); then the numbers are scaled estimates and `sample_percent` says how much was read.
@@ -114,7 +114,8 @@ def estimate(
         Endpoint.objects.for_project(project)
         .active()
         .filter(condition)
-        .values("channel_type", "opt_out")
+        .annotate(addressed=Case(When(address="", then=Value(False)), default=Value(True)))
+        .values("channel_type", "opt_out", "addressed")
         .annotate(n=Count("pk"))
         .order_by()
     )
@@ -130,15 +131,31 @@ def estimate(
     return _estimate_from(sampled, scale=100.0 / percent, sample_percent=percent)
 
 
+def sample_members(
+    project: Project, definition: Mapping[str, Any], *, limit: int = 10, milliseconds: int = EXACT_ESTIMATE_MS
+) -> list[Endpoint] | None:
+    """Up to `limit` members (by key), or None when finding them would take longer than
+    `milliseconds` on PostgreSQL (a rare match in a table scan). Raises SegmentInvalid.
+
+    No ORDER BY while searching: any members will do and the database stops at the last it needs.
+    """
+    members = Endpoint.objects.for_project(project).active().filter(segment_condition(project, definition))
+    sql, params = members.values_list("key", flat=True)[:limit].query.sql_with_params()
+    rows = db.run_within(sql, list(params), milliseconds=milliseconds)
+    if rows is None:
+        return None
+    return list(Endpoint.objects.for_project(project).filter(key__in=[key for (key,) in rows]).order_by("key"))
+
+
 def _estimate_from(rows: list[tuple], *, scale: float = 1.0, sample_percent: float = 100.0) -> Estimate:
     total = opted_out = 0
     by_channel: dict[str, int] = {}
-    for channel, opt_out, n in rows:
+    for channel, opt_out, addressed, n in rows:
         n = round(n * scale)
         total += n
         if opt_out == OptOut.ALL:
             opted_out += n
-        else:
+        elif addressed:
             by_channel[channel or "UNKNOWN"] = by_channel.get(channel or "UNKNOWN", 0) + n
     return Estimate(
         total=total,

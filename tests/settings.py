@@ -17,3 +17,6 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast log
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
 WHITENOISE_AUTOREFRESH = True  # serve from the finders; no collectstatic needed for tests
 WHITENOISE_USE_FINDERS = True
+# The live test server's threads must not keep connections open past a test: PostgreSQL could not
+# drop the test database at the end ("is being accessed by other users").
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405

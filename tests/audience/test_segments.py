@@ -4,7 +4,7 @@ import pytest
 
 from audience.compiler import SegmentInvalid
 from audience.models import SegmentMember, SegmentType
-from audience.segments import estimate, segment_create, segment_members, segment_update
+from audience.segments import estimate, sample_members, segment_create, segment_members, segment_update
 from audience.services import endpoints_write
 from audience.validation import parse_endpoint
 from tests.factories import ProjectFactory
@@ -106,3 +106,22 @@ def test_a_quick_estimate_is_exact(project):
     size = estimate(project, {"Dimensions": {}})
 
     assert (size.exact, size.sample_percent, size.total) == (True, 100.0, 1)
+
+
+def test_members_without_an_address_are_not_reachable(project):
+    add(project, "a", {"ChannelType": "EMAIL", "Address": "a@x.io"})
+    add(project, "b", {"ChannelType": "EMAIL"})
+
+    size = estimate(project, {"Dimensions": {}})
+
+    assert (size.total, size.reachable) == (2, 1)
+
+
+def test_a_sample_lists_members_by_key(project):
+    for key in ("c", "a", "b"):
+        add(project, key, {"ChannelType": "EMAIL", "Address": f"{key}@x.io"})
+
+    sample = sample_members(project, {"Dimensions": {}}, limit=2)
+
+    assert len(sample) == 2
+    assert [e.key for e in sample] == sorted(e.key for e in sample)
