@@ -4,7 +4,10 @@ After compilation a program body holds only `str` (literal text), `Mustache`, `B
 comments and inline-partial declarations are consumed by the parser.
 """
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from .helpers import HelperSpec
 
 
 class Strip(NamedTuple):
@@ -74,7 +77,16 @@ class Call:
 
     __slots__ = ("column", "fallbacks", "hash", "line", "name", "params", "spec")
 
-    def __init__(self, name, spec, params, hash_, fallbacks, line: int, column: int) -> None:
+    def __init__(
+        self,
+        name: str,
+        spec: "HelperSpec",
+        params: tuple["Expr", ...],
+        hash_: tuple[tuple[str, "Expr"], ...],
+        fallbacks: tuple[tuple[str | None, ...], dict[str, str | None]] | None,
+        line: int,
+        column: int,
+    ) -> None:
         self.name = name
         self.spec = spec
         self.params = params
@@ -101,7 +113,7 @@ class Mustache:
 
     __slots__ = ("column", "escape", "expr", "line", "strip")
 
-    def __init__(self, expr, *, escape: bool, strip: Strip, line: int, column: int) -> None:
+    def __init__(self, expr: "Expr", *, escape: bool, strip: Strip, line: int, column: int) -> None:
         self.expr = expr
         self.escape = escape
         self.strip = strip
@@ -136,7 +148,17 @@ class Block:
         "spec",
     )
 
-    def __init__(self, kind: str, name: str, *, spec, params, hash_, line: int, column: int) -> None:
+    def __init__(
+        self,
+        kind: str,
+        name: str,
+        *,
+        spec: "HelperSpec | None",
+        params: tuple["Expr", ...],
+        hash_: tuple[tuple[str, "Expr"], ...],
+        line: int,
+        column: int,
+    ) -> None:
         self.kind = kind
         self.name = name
         self.spec = spec
@@ -157,7 +179,17 @@ class Partial:
 
     __slots__ = ("column", "context", "hash", "indent", "line", "name", "name_expr", "strip")
 
-    def __init__(self, name, name_expr, context, hash_, *, strip: Strip, line: int, column: int) -> None:
+    def __init__(
+        self,
+        name: str | None,
+        name_expr: "Expr | None",
+        context: "Expr | None",
+        hash_: tuple[tuple[str, "Expr"], ...],
+        *,
+        strip: Strip,
+        line: int,
+        column: int,
+    ) -> None:
         self.name = name
         self.name_expr = name_expr
         self.context = context
@@ -175,3 +207,6 @@ class Comment:
 
     def __init__(self, strip: Strip) -> None:
         self.strip = strip
+
+
+Expr = Literal | PathExpr | Call

@@ -1,8 +1,9 @@
-"""Handlebars source → node tree: tokenizer, parser and Handlebars.js whitespace control.
+"""Handlebars source → node tree: tags, blocks, paths, helper calls and partials.
 
-Nothing here evaluates, imports or compiles code: the source is cut into tokens with regular
-expressions and folded into the classes of `nodes`. Helper names are checked against the helper table
-here, so an unknown helper or a wrong argument count fails at compile time with its line and column.
+Nothing here evaluates, imports or compiles code: `lexer` cuts each tag into tokens, this module
+folds them into the classes of `nodes`, and `whitespace` applies Handlebars.js whitespace control.
+Helper names are checked against the helper table here, so an unknown helper or a wrong argument
+count fails at compile time with its line and column.
 """
 
 import re
@@ -22,6 +23,7 @@ from .nodes import (
     Call,
     Comment,
     Content,
+    Expr,
     Literal,
     Mustache,
     Partial,
@@ -32,6 +34,19 @@ from .nodes import (
 from .whitespace import finalise, strip_program
 
 _BRACKET_ESCAPE = re.compile(r"\\([\\\]])")
+
+
+class _LiteralName:
+    """A literal as the parser first sees it: a value, or (in name position) a path of its own text."""
+
+    __slots__ = ("original", "value")
+
+    def __init__(self, value: object, original: str) -> None:
+        self.value = value
+        self.original = original
+
+
+Parsed = _LiteralName | PathExpr | Call
 
 
 class _Open:
@@ -176,7 +191,7 @@ class _Parser:
 
     # -- expressions -------------------------------------------------------------------------------
 
-    def expression(self, toks: list[Token], i: int, depth: int, where: str):
+    def expression(self, toks: list[Token], i: int, depth: int, where: str) -> tuple[Parsed, str, int]:
         """Parses `name param* hash?` from toks[i]; returns (node, name, next index)."""
         if i >= len(toks):
             at = toks[i - 1].end if toks else 0
@@ -200,7 +215,7 @@ class _Parser:
         node, name = self.classify(name_expr, name_tok, params, hash_, where)
         return node, name, i
 
-    def value(self, toks: list[Token], i: int, depth: int, *, name_position: bool):
+    def value(self, toks: list[Token], i: int, depth: int, *, name_position: bool) -> tuple[Parsed, int]:
         """A literal, a path or a sub-expression starting at toks[i]; returns (node, next index)."""
         tok = toks[i]
         kind = tok.kind
@@ -281,7 +296,7 @@ class _Parser:
         for open_ in self.stack:
             yield open_.sections[-1][0].block_params if open_.sections else open_.block.block_params
 
-    def classify(self, name_expr, name_tok: Token, params: list, hash_: list, where: str):
+    def classify(self, name_expr: Parsed, name_tok: Token, params: list, hash_: list, where: str) -> tuple[Parsed, str]:
         """Decides what `name params hash` is: a helper Call, or a value (path/literal) to look up."""
         line, column = self.source.where(name_tok.start)
         name = _simple_name(name_expr)
@@ -333,7 +348,7 @@ class _Parser:
         self.body.append(Mustache(node, escape=escape, strip=Strip(left, close.close), line=line, column=column))
         return end
 
-    def block_header(self, start: int, pos: int, left: bool):
+    def block_header(self, start: int, pos: int, left: bool) -> tuple[Block, str, int]:
         """Parses `{{#name params hash as |a b|}}`; returns (Block, name, strip, end offset)."""
         toks, close, end = self.source.tokens(start, pos, raw_close=False)
         if len(self.stack) + 1 > self.limits.depth:
@@ -494,17 +509,7 @@ class _Parser:
 # -- names and values ----------------------------------------------------------------------------
 
 
-class _LiteralName:
-    """A literal as the parser first sees it: a value, or (in name position) a path of its own text."""
-
-    __slots__ = ("original", "value")
-
-    def __init__(self, value: object, original: str) -> None:
-        self.value = value
-        self.original = original
-
-
-def _simple_name(node) -> str | None:
+def _simple_name(node: Parsed) -> str | None:
     """The helper name `node` can stand for: a one-segment path (no `this`, `../`, `@`) or a literal."""
     if type(node) is _LiteralName:
         return node.original
@@ -512,20 +517,20 @@ def _simple_name(node) -> str | None:
     return node.segments[0][0] if simple and len(node.segments) == 1 else None
 
 
-def _original(node) -> str:
+def _original(node: Parsed) -> str:
     if type(node) is _LiteralName or type(node) is PathExpr:
         return node.original
     return node.name if type(node) is Call else ""
 
 
-def _as_value(node):
+def _as_value(node: Parsed) -> Expr:
     """A parsed argument as the renderer evaluates it: literals lose their source text."""
     if type(node) is _LiteralName:
         return Literal(node.value)
     return node
 
 
-def _as_lookup(node):
+def _as_lookup(node: Parsed) -> Expr:
     """A name-position node with no arguments: a literal there looks up its own text, as in Handlebars.js
     (`{{"Last Name"}}` reads the key "Last Name")."""
     if type(node) is _LiteralName:
@@ -534,7 +539,7 @@ def _as_lookup(node):
     return node
 
 
-def _fallback_text(node) -> str | None:
+def _fallback_text(node: Parsed) -> str | None:
     if type(node) is PathExpr and not node.data and not node.block_param:
         return node.original
     return None

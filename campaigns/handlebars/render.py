@@ -1,11 +1,12 @@
 """Walks a compiled node tree over a context of plain values, within the limits of one render."""
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from itertools import islice
 
 from .errors import HelperError, TemplateError
+from .helpers import Args, Hash
 from .limits import Limits
-from .nodes import CONDITION, EACH, Block, Call, Literal, Mustache, Partial, PathExpr, Program
+from .nodes import CONDITION, EACH, Block, Call, Expr, Literal, Mustache, Partial, PathExpr, Program
 from .values import clean, escape_html, is_truthy, to_text
 
 
@@ -33,6 +34,10 @@ class Template:
         out: list[str] = []
         run.program(self._program, run.root, None, out, 0)
         return "".join(out)
+
+
+# The inline partials in scope: (the innermost program's table, the enclosing chain) or None.
+_Partials = tuple[dict[str, Program], object] | None
 
 
 class _Scope:
@@ -72,7 +77,7 @@ class _Run:
 
     # -- programs ----------------------------------------------------------------------------------
 
-    def program(self, program: Program, scope: _Scope, partials, out: list[str], depth: int) -> None:
+    def program(self, program: Program, scope: _Scope, partials: _Partials, out: list[str], depth: int) -> None:
         if depth > self.limits.depth:
             raise TemplateError(f"blocks and partials nested deeper than {self.limits.depth} while rendering")
         if program.partials is not None:
@@ -109,7 +114,7 @@ class _Run:
         if self.size > limits.output_chars:
             raise TemplateError(f"the output is longer than {limits.output_chars} characters", *_first_at(body))
 
-    def block(self, node: Block, scope: _Scope, partials, out: list[str], depth: int) -> None:
+    def block(self, node: Block, scope: _Scope, partials: _Partials, out: list[str], depth: int) -> None:
         while True:  # an {{else x}} chain is walked here, not recursed into
             chosen = self.choose(node, scope, partials, out, depth)
             if chosen is None:
@@ -120,7 +125,7 @@ class _Run:
             self.program(chosen, scope, partials, out, depth + 1)
             return
 
-    def choose(self, node: Block, scope: _Scope, partials, out: list[str], depth: int) -> Program | None:
+    def choose(self, node: Block, scope: _Scope, partials: _Partials, out: list[str], depth: int) -> Program | None:
         """Renders the block if it iterates; else returns the program to render (None for nothing)."""
         if node.kind == CONDITION:
             args = [self.evaluate(p, scope) for p in node.params]
@@ -146,7 +151,9 @@ class _Run:
             self.program(node.program, _Scope(value, scope, scope.data, None), partials, out, depth + 1)
         return None
 
-    def each(self, node: Block, value, scope: _Scope, partials, out: list[str], depth: int) -> None:
+    def each(
+        self, node: Block, value: list | tuple | dict, scope: _Scope, partials: _Partials, out: list[str], depth: int
+    ) -> None:
         """Renders the block once per item, at most `limits.each_items` times (Pinpoint's list size)."""
         program = node.program
         if program is None:
@@ -166,7 +173,7 @@ class _Run:
                     params[names[1]] = key
             self.program(program, _Scope(item, scope, data, params), partials, out, depth + 1)
 
-    def partial(self, node: Partial, scope: _Scope, partials, out: list[str], depth: int) -> None:
+    def partial(self, node: Partial, scope: _Scope, partials: _Partials, out: list[str], depth: int) -> None:
         name = node.name if node.name_expr is None else to_text(self.evaluate(node.name_expr, scope))
         program, table = None, partials
         while table is not None and program is None:
@@ -196,7 +203,7 @@ class _Run:
 
     # -- values ------------------------------------------------------------------------------------
 
-    def evaluate(self, expr, scope: _Scope) -> object:
+    def evaluate(self, expr: Expr, scope: _Scope) -> object:
         t = type(expr)
         if t is PathExpr:
             return self.resolve(expr, scope)
@@ -219,7 +226,9 @@ class _Run:
             return hash_.get("yes", True) if result else hash_.get("no", False)
         return result
 
-    def call_helper(self, name: str, fn, args: list, hash_: dict, node) -> object:
+    def call_helper(
+        self, name: str, fn: Callable[[Args, Hash], object], args: Args, hash_: Hash, node: Call | Block
+    ) -> object:
         try:
             result = fn(args, hash_)
         except HelperError as exc:

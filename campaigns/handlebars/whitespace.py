@@ -12,7 +12,9 @@ from .nodes import INLINE, Block, Comment, Content, Mustache, Partial, Program
 class _StripInfo:
     __slots__ = ("close", "close_standalone", "inline_standalone", "open", "open_standalone")
 
-    def __init__(self, open_: bool, close: bool, *, open_sa=False, close_sa=False, inline_sa=False) -> None:
+    def __init__(
+        self, open_: bool, close: bool, *, open_sa: bool = False, close_sa: bool = False, inline_sa: bool = False
+    ) -> None:
         self.open = open_
         self.close = close
         self.open_standalone = open_sa
