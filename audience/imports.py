@@ -741,4 +741,25 @@ def import_jobs_sweep(now: datetime | None = None) -> int:
                 failed_pieces=max(job.total_pieces - job.completed_pieces - job.failed_pieces, 1) + job.failed_pieces,
                 failures=[*job.failures, reason][:MAX_JOB_FAILURES],
             )
+    return requeued + _previews_sweep(now)
+
+
+def _previews_sweep(now: datetime) -> int:
+    """Dry runs of uploads whose worker died: run again, or give up with a reason on the page."""
+    stuck = (
+        ImportJob.objects.filter(confirmed=False, status=JobStatus.CREATED, preview__done=False)
+        .filter(creation_date__lt=now - timedelta(minutes=1))
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+    )
+    requeued = 0
+    for job in stuck:
+        with transaction.atomic():
+            if job.attempts < MAX_ATTEMPTS:
+                from audience import tasks
+
+                enqueue_on_commit(tasks.import_preview, job.pk)
+                requeued += 1
+                continue
+            preview = {**(job.preview or {}), "done": True, "error": "The check of this file stopped; upload it again."}
+            ImportJob.objects.filter(pk=job.pk, claimed_until=job.claimed_until).update(preview=preview)
     return requeued

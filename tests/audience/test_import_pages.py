@@ -2,11 +2,15 @@ import csv
 import gzip
 import io
 import json
+from datetime import timedelta
 
 import pytest
+import time_machine
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import timezone
 
+from audience.imports import import_jobs_sweep
 from audience.models import Endpoint, ImportJob, JobStatus, Segment
 from audience.services import endpoints_write
 from audience.validation import parse_endpoint
@@ -174,3 +178,16 @@ def test_the_export_download_is_gzip_json_lines_of_endpoint_responses(signed_in,
     rows = [json.loads(line) for line in gzip.decompress(b"".join(response.streaming_content)).splitlines()]
     assert response["Content-Type"] == "application/gzip"
     assert [(r["Id"], r["Address"], r["ApplicationId"]) for r in rows] == [("old-1", "+15550999", project.id)]
+
+
+def test_a_dry_run_whose_worker_died_is_run_again_by_the_sweeper(signed_in, project):
+    upload(signed_in)
+    job = ImportJob.objects.get(project=project)
+    ImportJob.objects.filter(pk=job.pk).update(preview={"done": False}, claimed_until=None)
+
+    with time_machine.travel(timezone.now() + timedelta(minutes=2)):
+        requeued = import_jobs_sweep()
+
+    assert requeued == 1
+    assert ImportJob.objects.get(pk=job.pk).preview["done"] is True
+    assert ImportJob.objects.get(pk=job.pk).preview["new"] == 2
