@@ -5,6 +5,6 @@ from campaigns import views
 app_name = "campaigns"
 urlpatterns = [
     path("campaigns/", views.campaigns, name="campaigns"),
-    path("templates/", views.templates, name="templates"),
+    path("", include("campaigns.template_page_urls")),
     path("", include("campaigns.channel_page_urls")),
 ]

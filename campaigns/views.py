@@ -1,5 +1,5 @@
-"""Campaign and message template pages. Both are built in later issues; until then these pages
-say what will be here and how to prepare."""
+"""The campaigns page. Campaigns are built in a later issue; until then this page says what will be
+here and how to prepare. (Message template pages are campaigns.template_pages.)"""
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -14,10 +14,3 @@ from projects.middleware import project_required
 @project_required
 def campaigns(request: HttpRequest) -> HttpResponse:
     return render(request, "campaigns/campaigns.html", {"project": request.project})
-
-
-@login_required
-@require_GET
-@project_required
-def templates(request: HttpRequest) -> HttpResponse:
-    return render(request, "campaigns/templates.html", {"project": request.project})
