@@ -77,14 +77,15 @@ Limits (limits.py; compile_template(source, limits=Limits(...)) for other values
     than the output cap are refused before they are built. Each breach raises a TemplateError.
 """
 
-from functools import lru_cache
-
+from .cache import BYTES_PER_TAG, TemplateCache
 from .errors import TemplateError
 from .limits import DEFAULT_LIMITS, Limits
 from .parser import parse
 from .render import Template
 
 __all__ = ["DEFAULT_LIMITS", "Limits", "Template", "TemplateError", "compile_template"]
+
+_CACHE = TemplateCache()
 
 
 def compile_template(source: str, *, limits: Limits = DEFAULT_LIMITS) -> Template:
@@ -94,9 +95,11 @@ def compile_template(source: str, *, limits: Limits = DEFAULT_LIMITS) -> Templat
         raise TemplateError("a template source must be a string")
     if len(source) > limits.source_chars:
         raise TemplateError(f"the template is longer than {limits.source_chars} characters")
-    return _compile(str.__str__(source), limits)
-
-
-@lru_cache(maxsize=256)
-def _compile(source: str, limits: Limits) -> Template:
-    return Template(parse(source, limits), source, limits)
+    key = (source, limits)
+    template = _CACHE.get(key)
+    if template is None:
+        source = str.__str__(source)
+        program, tags = parse(source, limits)
+        template = Template(program, source, limits)
+        _CACHE.put(key, template, len(source) + tags * BYTES_PER_TAG)
+    return template

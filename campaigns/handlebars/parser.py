@@ -64,9 +64,11 @@ class _Open:
         self.else_strip = NO_STRIP
 
 
-def parse(source: str, limits: Limits) -> Program:
-    """The program for `source`; raises TemplateError with the line and column of the first problem."""
-    return _Parser(source, limits).parse()
+def parse(source: str, limits: Limits) -> tuple[Program, int]:
+    """The program for `source` and its number of tags; raises TemplateError with the line and column of
+    the first problem."""
+    parser = _Parser(source, limits)
+    return parser.parse(), parser.tags
 
 
 class _Parser:
@@ -77,6 +79,8 @@ class _Parser:
         self.root = Program()
         self.partial_refs: list[Partial] = []
         self.declared: set[str] = set()
+        self.paths: dict[str, PathExpr] = {}  # one node per distinct path text: nodes are never changed
+        self.tags = 0
 
     # -- the template level ---------------------------------------------------------------------
 
@@ -135,6 +139,7 @@ class _Parser:
 
     def tag(self, start: int) -> int:
         """Parses the tag opening at `start`; returns the offset after it."""
+        self.tags += 1
         src = self.source.text
         if src.startswith("{{{{", start):
             raise self.source.error("raw blocks ({{{{raw}}}}) are not supported", start)
@@ -144,14 +149,14 @@ class _Parser:
             i += 1
         if src.startswith("!", i):
             return self.comment(start, i, left)
-        m = ELSE.match(src, start)
+        c = src[i : i + 1]
+        m = ELSE.match(src, start) if c == "e" or c.isspace() else None
         if m is not None:
             after = CLOSE_AFTER.match(src, m.end())
             if after is not None:
                 self.else_tag(start, Strip(left, bool(after.group(1))))
                 return after.end()
             return self.block_open(start, m.end(), left, chained=True)
-        c = src[i : i + 1]
         if c == "^":
             after = CLOSE_AFTER.match(src, i + 1)
             if after is not None:
@@ -261,6 +266,9 @@ class _Parser:
         if i < len(toks) and toks[i].kind == "sep" and toks[i].start == segment_toks[-1].end:
             raise self.source.error("expected a name after the separator", toks[i].end)
         original = self.source.text[start_tok.start : segment_toks[-1].end]
+        shareable = not any(self.bps())  # no block parameter in scope can change what the path means
+        if shareable and original in self.paths:
+            return self.paths[original], i
         depth, parts, this_prefixed = 0, [], False
         for tok in segment_toks:
             if tok.kind == "bracket":
@@ -290,6 +298,8 @@ class _Parser:
             this_prefixed=this_prefixed,
             defaults=defaults,
         )
+        if shareable:
+            self.paths[original] = node
         return node, i
 
     def bps(self) -> Iterator[tuple[str, ...]]:

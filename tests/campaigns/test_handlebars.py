@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from campaigns.handlebars import Limits, Template, TemplateError, compile_template
+from campaigns.handlebars.cache import TemplateCache
 from campaigns.handlebars.limits import MAX_EACH_ITEMS, MAX_OUTPUT_CHARS, MAX_SOURCE_CHARS
 
 ENDPOINT = {
@@ -777,6 +778,36 @@ def test_a_template_renders_many_contexts():
     template = compile_template("{{x}}")
 
     assert [template.render({"x": i}) for i in range(3)] == ["0", "1", "2"]
+
+
+def test_the_cache_drops_the_least_recently_used_beyond_its_count():
+    cache = TemplateCache(max_entries=2, max_bytes=1000)
+    a, b, c = (compile_template(x) for x in "abc")
+
+    cache.put("a", a, 1)
+    cache.put("b", b, 1)
+    cache.get("a")
+    cache.put("c", c, 1)
+
+    assert (cache.get("a"), cache.get("b"), cache.get("c")) == (a, None, c)
+
+
+def test_the_cache_drops_entries_until_its_size_holds():
+    cache = TemplateCache(max_entries=10, max_bytes=100)
+    a, b = compile_template("a"), compile_template("b")
+
+    cache.put("a", a, 60)
+    cache.put("b", b, 60)
+
+    assert (cache.get("a"), cache.get("b"), cache.size) == (None, b, 60)
+
+
+def test_a_template_heavier_than_the_cache_is_not_kept():
+    cache = TemplateCache(max_entries=10, max_bytes=100)
+
+    cache.put("big", compile_template("big"), 101)
+
+    assert len(cache) == 0
 
 
 def test_a_non_string_source_is_refused():
