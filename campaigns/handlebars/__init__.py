@@ -72,9 +72,11 @@ Limits (limits.py; compile_template(source, limits=Limits(...)) for other values
     deep, and blocks plus partials 50 deep while rendering (a partial calling itself stops there);
     #each renders the first 15 items of a list or dict — Pinpoint documents "the maximum list size
     is 15 items" and does not call the rest an error, so the rest are left out and @last marks the
-    15th; output 1,000,000 characters; 1,000,000 render steps (nodes, iterations and helper calls);
-    10,000,000 characters produced by helpers, shown or not; padding and replace results larger
-    than the output cap are refused before they are built. Each breach raises a TemplateError.
+    15th (Limits(each_overflow_error=True) makes a longer list fail the render instead); output
+    1,000,000 characters; 1,000,000 render steps (nodes, iterations and helper calls); 10,000,000
+    characters produced by helpers, shown or not; padding and replace results larger than the
+    output cap are refused before they are built. Each breach raises a TemplateError.
+    Compiled templates are cached by source text: 256 entries and about 64 MB of nodes (cache.py).
 """
 
 from .cache import BYTES_PER_TAG, TemplateCache

@@ -20,6 +20,7 @@ class Limits:
     output_chars: int = MAX_OUTPUT_CHARS
     steps: int = MAX_STEPS
     helper_chars: int = MAX_HELPER_CHARS
+    each_overflow_error: bool = False  # True: an #each over more than each_items items fails the render
 
 
 DEFAULT_LIMITS = Limits()

@@ -159,6 +159,8 @@ class _Run:
         if program is None:
             return
         cap = self.limits.each_items
+        if self.limits.each_overflow_error and len(value) > cap:
+            raise TemplateError(f"#each over {len(value)} items; at most {cap} are rendered", node.line, node.column)
         pairs = list(islice(value.items(), cap)) if type(value) is dict else list(enumerate(value[:cap]))
         last = len(pairs) - 1
         names = node.block_params

@@ -860,6 +860,16 @@ def test_each_renders_at_most_fifteen_items():
     assert output == ",".join(str(i) for i in range(MAX_EACH_ITEMS)) + ","
 
 
+def test_a_long_each_can_be_made_an_error():
+    template = compile_template("{{#each xs}}{{this}}{{/each}}", limits=Limits(each_overflow_error=True))
+
+    with pytest.raises(TemplateError) as info:
+        template.render({"xs": list(range(100))})
+
+    assert info.value.message == "#each over 100 items; at most 15 are rendered"
+    assert template.render({"xs": list(range(15))}) == "01234567891011121314"
+
+
 def test_last_marks_the_last_rendered_item_when_capped():
     assert render("{{#each xs}}{{#if @last}}{{this}}{{/if}}{{/each}}", {"xs": list(range(100))}) == "14"
 
