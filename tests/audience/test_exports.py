@@ -7,7 +7,7 @@ import time_machine
 from django.utils import timezone
 
 from audience.api.serializers import endpoint_responses
-from audience.exports import ExportDefinition, export_download, export_job_create, export_job_run
+from audience.exports import ExportDefinition, export_download, export_job_create, export_job_run, export_jobs_sweep
 from audience.models import Endpoint, ExportJob, JobStatus
 from audience.services import endpoints_write
 from audience.validation import parse_endpoint
@@ -86,3 +86,17 @@ def test_the_download_is_one_gzip_stream_of_every_endpoint(project):
     data = gzip.decompress(b"".join(export_download(project)))
 
     assert [json.loads(line)["Id"] for line in data.decode().splitlines()] == ["e000", "e001", "e002"]
+
+
+def test_the_sweeper_requeues_an_export_whose_worker_died(s3, project):
+    add_endpoints(project, 2)
+    job = ExportJob.objects.create(project=project, s3_url_prefix=s3.url("swept/"))
+    export_job_run(job.pk, file_endpoints=1, max_files=1)
+
+    with time_machine.travel(timezone.now() + timedelta(minutes=11)):
+        requeued = export_jobs_sweep()
+
+    job = ExportJob.objects.get(pk=job.pk)
+    assert requeued == 1
+    assert job.status == JobStatus.COMPLETED
+    assert [row["Id"] for row in read_export(s3, job)] == ["e000", "e001"]
