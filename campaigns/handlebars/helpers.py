@@ -67,7 +67,7 @@ def _decimal(value: object) -> Decimal | None:
     return None
 
 
-def _operand(name: str, value: object) -> Decimal | None:
+def _operand(value: object) -> Decimal | None:
     if value is None:
         return None
     number = _decimal(value)
@@ -100,7 +100,7 @@ def _size(value: object, what: str) -> int:
 
 def _arithmetic(operation: Callable[[Decimal, Decimal], Decimal]) -> Callable[[Args, Hash], object]:
     def helper(args: Args, hash_: Hash) -> object:
-        a, b = _operand("", args[0]), _operand("", args[1])
+        a, b = _operand(args[0]), _operand(args[1])
         if a is None or b is None:
             return None
         try:
@@ -129,7 +129,7 @@ def _modulo(a: Decimal, b: Decimal) -> Decimal:
 
 def _rounding(mode: str) -> Callable[[Args, Hash], object]:
     def helper(args: Args, hash_: Hash) -> object:
-        number = _operand("", args[0])
+        number = _operand(args[0])
         if number is None:
             return None
         try:
@@ -309,7 +309,7 @@ def _join(args: Args, hash_: Hash) -> str:
 
 
 def _inflect(args: Args, hash_: Hash) -> str:
-    count = _operand("", args[0])
+    count = _operand(args[0])
     if count is None:
         raise HelperError("the count is missing")
     word = _text(args, 1) if count == 1 else _text(args, 2)

@@ -7,7 +7,7 @@ from .errors import HelperError, TemplateError
 from .helpers import Args, Hash
 from .limits import Limits
 from .nodes import CONDITION, EACH, Block, Call, Expr, Literal, Mustache, Partial, PathExpr, Program
-from .values import clean, escape_html, is_truthy, to_text
+from .values import clean, escape_html, to_text
 
 
 class Template:
@@ -42,15 +42,19 @@ _Partials = tuple[dict[str, Program], object] | None
 
 class _Scope:
     """One context level: `../` goes to `parent`. `data` holds @index/@key/@first/@last, `params` the
-    block parameters of an `#each ... as |item i|`."""
+    block parameters of an `#each ... as |item i|`; `root` marks the top-level context, where missing
+    values take their defaults."""
 
-    __slots__ = ("context", "data", "params", "parent")
+    __slots__ = ("context", "data", "params", "parent", "root")
 
-    def __init__(self, context: object, parent: "_Scope | None", data: "_Frame", params: dict | None) -> None:
+    def __init__(
+        self, context: object, parent: "_Scope | None", data: "_Frame", params: dict | None, *, root: bool = False
+    ) -> None:
         self.context = context
         self.parent = parent
         self.data = data
         self.params = params
+        self.root = root
 
 
 class _Frame:
@@ -73,7 +77,7 @@ class _Run:
         self.steps = 0
         self.size = 0
         self.helper_chars = 0
-        self.root = _Scope(context, None, _Frame({"root": context}, None), None)
+        self.root = _Scope(context, None, _Frame({"root": context}, None), None, root=True)
 
     # -- programs ----------------------------------------------------------------------------------
 
@@ -139,10 +143,11 @@ class _Run:
                 self.each(node, value, scope, partials, out, depth)
                 return None
             return node.inverse
-        # a section: a plain value used as a block, as Mustache and Handlebars' blockHelperMissing do
+        # a section: a plain value used as a block, as Handlebars' blockHelperMissing does (0 and ""
+        # render the block with themselves as the context; only false, null and [] take the else)
         if value is True:
             return node.program
-        if not is_truthy(value):
+        if value is None or value is False or ((t is list or t is tuple) and not value):
             return node.inverse
         if t is list or t is tuple:
             self.each(node, value, scope, partials, out, depth)
@@ -183,13 +188,13 @@ class _Run:
             table = table[1]
         if program is None:
             raise TemplateError(f"the partial {name!r} is not defined here", node.line, node.column)
-        if node.context is not None or node.hash:
-            context = self.evaluate(node.context, scope) if node.context is not None else scope.context
-            if node.hash:
-                merged = dict(context) if type(context) is dict else {}
-                merged.update((k, self.evaluate(v, scope)) for k, v in node.hash)
-                context = merged
-            scope = _Scope(context, scope, scope.data, None)
+        # As in Handlebars.js, a partial starts a new context chain: `../` inside it reaches nothing.
+        context = self.evaluate(node.context, scope) if node.context is not None else scope.context
+        if node.hash:
+            merged = dict(context) if type(context) is dict else {}
+            merged.update((k, self.evaluate(v, scope)) for k, v in node.hash)
+            context = merged
+        scope = _Scope(context, None, scope.data, None, root=scope.root and node.context is None)
         if not node.indent:
             self.program(program, scope, partials, out, depth + 1)
             return
@@ -258,7 +263,7 @@ class _Run:
                     return None
             value = s.context
             segments = path.segments
-            at_root = s.parent is None
+            at_root = s.root
         else:
             value, at_root = self.resolve_first(path, scope)
             segments = path.segments[1:]

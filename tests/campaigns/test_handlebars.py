@@ -261,6 +261,12 @@ def test_a_plain_path_as_a_block_is_a_section():
     assert render("{{#Location}}{{City}}{{/Location}}|{{^Nope}}empty{{/Nope}}") == "Los Angeles|empty"
 
 
+def test_a_section_on_zero_or_empty_text_renders_as_handlebars_js_does():
+    assert render(
+        "{{#a}}yes{{/a}}|{{#b}}yes{{else}}no{{/b}}|{{#c}}yes{{else}}no{{/c}}", {"a": 0, "b": "", "c": []}
+    ) == ("yes|yes|no")
+
+
 def test_lookup_reads_a_dynamic_key():
     assert render("{{lookup m k}} {{lookup xs 1}}", {"m": {"z": "Z"}, "k": "z", "xs": ["a", "b"]}) == "Z b"
 
@@ -306,6 +312,18 @@ def test_a_dynamic_partial_name_comes_from_a_subexpression():
     source = '{{#*inline "gold"}}G{{/inline}}{{#*inline "basic"}}B{{/inline}}{{> (lookup . "plan")}}'
 
     assert render(source, {"plan": "gold"}) == "G"
+
+
+def test_parent_paths_do_not_leave_a_partial_as_in_handlebars_js():
+    source = '{{#*inline "p"}}[{{../top}}|{{name}}]{{/inline}}{{#each people}}{{> p}}{{/each}}'
+
+    assert render(source, {"top": "T", "people": [{"name": "A"}]}) == "[|A]"
+
+
+def test_a_partial_at_the_top_level_takes_defaults():
+    source = '{{#*inline "hi"}}Hi {{User.UserAttributes.FirstName}}{{/inline}}{{> hi}}'
+
+    assert render(source, {}, defaults={"User.UserAttributes.FirstName": "there"}) == "Hi there"
 
 
 def test_a_partial_declared_in_a_block_is_scoped_to_it():
