@@ -160,21 +160,27 @@ def _field(moment: datetime, letter: str, count: int) -> str:
     if letter in "yY":
         year = moment.year if letter == "y" else _us_week_year(moment.date())[0]
         return f"{year % 100:02d}" if count == 2 else str(year).zfill(count)
-    number = {
-        "d": moment.day,
-        "H": moment.hour,
-        "k": moment.hour or 24,
-        "K": moment.hour % 12,
-        "h": moment.hour % 12 or 12,
-        "m": moment.minute,
-        "s": moment.second,
-        "S": moment.microsecond // 1000,
-        "D": moment.timetuple().tm_yday,
-        "F": (moment.day - 1) // 7 + 1,
-        "u": moment.isoweekday(),
-        "w": _us_week_year(moment.date())[1],
-        "W": (moment.day - 1 + (moment.replace(day=1).weekday() + 1) % 7) // 7 + 1,
-    }[letter]
+    if letter == "d":
+        number = moment.day
+    elif letter in "HkKh":
+        hour = moment.hour
+        number = {"H": hour, "k": hour or 24, "K": hour % 12, "h": hour % 12 or 12}[letter]
+    elif letter == "m":
+        number = moment.minute
+    elif letter == "s":
+        number = moment.second
+    elif letter == "S":
+        number = moment.microsecond // 1000
+    elif letter == "D":
+        number = moment.timetuple().tm_yday
+    elif letter == "F":
+        number = (moment.day - 1) // 7 + 1
+    elif letter == "u":
+        number = moment.isoweekday()
+    elif letter == "w":
+        number = _us_week_year(moment.date())[1]
+    else:  # W
+        number = (moment.day - 1 + (moment.replace(day=1).weekday() + 1) % 7) // 7 + 1
     return str(number).zfill(count)
 
 

@@ -101,7 +101,19 @@ class _Run:
                 continue
             if t is Mustache:
                 expr = node.expr
-                value = self.resolve(expr, scope) if type(expr) is PathExpr else self.evaluate(expr, scope)
+                if type(expr) is PathExpr:
+                    if expr.plain and not expr.depth:  # the common case, inlined: a path from here
+                        value = scope.context
+                        for name, index in expr.segments:
+                            value = value.get(name) if type(value) is dict else _child(value, name, index)
+                            if value is None:
+                                break
+                        if type(value) is not str:
+                            value = self.resolve(expr, scope)
+                    else:
+                        value = self.resolve(expr, scope)
+                else:
+                    value = self.evaluate(expr, scope)
                 text = value if type(value) is str else to_text(value)
                 if node.escape and text:
                     text = escape_html(text)
@@ -166,19 +178,24 @@ class _Run:
         cap = self.limits.each_items
         if self.limits.each_overflow_error and len(value) > cap:
             raise TemplateError(f"#each over {len(value)} items; at most {cap} are rendered", node.line, node.column)
-        pairs = list(islice(value.items(), cap)) if type(value) is dict else list(enumerate(value[:cap]))
-        last = len(pairs) - 1
+        pairs = islice(value.items(), cap) if type(value) is dict else enumerate(value[:cap])
+        last = min(len(value), cap) - 1
+        self.steps += last + 1
         names = node.block_params
+        # One frame and one scope for the whole loop, updated per item: nothing keeps either past its
+        # iteration, and the loop allocates nothing per item.
+        values = {"index": 0, "key": None, "first": True, "last": False}
+        item_scope = _Scope(None, scope, _Frame(values, scope.data), {} if names else None)
         for index, (key, item) in enumerate(pairs):
-            self.steps += 1
-            item = clean(item)
-            data = _Frame({"index": index, "key": key, "first": index == 0, "last": index == last}, scope.data)
-            params = None
+            if type(item) not in _PLAIN:
+                item = clean(item)
+            values["index"], values["key"], values["first"], values["last"] = index, key, index == 0, index == last
+            item_scope.context = item
             if names:
-                params = {names[0]: item}
+                item_scope.params[names[0]] = item
                 if len(names) > 1:
-                    params[names[1]] = key
-            self.program(program, _Scope(item, scope, data, params), partials, out, depth + 1)
+                    item_scope.params[names[1]] = key
+            self.program(program, item_scope, partials, out, depth + 1)
 
     def partial(self, node: Partial, scope: _Scope, partials: _Partials, out: list[str], depth: int) -> None:
         name = node.name if node.name_expr is None else to_text(self.evaluate(node.name_expr, scope))
@@ -221,7 +238,7 @@ class _Run:
     def call(self, node: Call, scope: _Scope) -> object:
         self.steps += 1
         args = [self.evaluate(p, scope) for p in node.params]
-        hash_ = {k: self.evaluate(v, scope) for k, v in node.hash}
+        hash_ = {k: self.evaluate(v, scope) for k, v in node.hash} if node.hash else {}
         if node.fallbacks is not None:
             texts, hash_texts = node.fallbacks
             args = [texts[i] if v is None and texts[i] is not None else v for i, v in enumerate(args)]
