@@ -29,7 +29,8 @@ Syntax (as Handlebars.js 4.7; whitespace control checked against it on 12,000 ra
     `this`, `as |item index|` and {{else}} when empty; {{lookup obj key}}; a plain path as a block is
     a Mustache section ({{#Location}}{{City}}{{/Location}}, {{^x}}none{{/x}}); inline partials
     {{#* inline "name"}}...{{/inline}} with {{> name}}, {{> name context}}, {{> name key=value}} and
-    {{> (helper)}}, scoped to the block that declares them; comments {{! }} and {{!-- --}}; `~`
+    {{> (helper)}}, scoped to the block that declares them (as in Handlebars.js, `../` inside a
+    partial reaches nothing outside it); comments {{! }} and {{!-- --}}; `~`
     whitespace control and standalone-line removal; \\{{ for a literal {{.
     Truthiness is Handlebars.js's: None, false, "", [] and 0 (unless includeZero) are false; {} is true.
 

@@ -2,6 +2,7 @@
 
 import hashlib
 import re
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
@@ -826,6 +827,16 @@ def test_a_template_heavier_than_the_cache_is_not_kept():
     cache.put("big", compile_template("big"), 101)
 
     assert len(cache) == 0
+
+
+def test_one_template_renders_in_many_threads_at_once():
+    template = compile_template("{{#each xs}}{{this}}{{@index}}{{/each}}|{{name}}")
+    contexts = [{"xs": [f"t{i}"] * 3, "name": f"n{i}"} for i in range(200)]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outputs = list(pool.map(template.render, contexts))
+
+    assert outputs == [f"t{i}0t{i}1t{i}2|n{i}" for i in range(200)]
 
 
 def test_a_non_string_source_is_refused():
