@@ -216,6 +216,34 @@ def main(count: int) -> None:
     baseline = best["raw format_map (baseline)"]
     print(f"ratio compiled / baseline: {best['handlebars, compiled once'] / baseline:.1f}x")
     print(f"ratio cache lookup + render / baseline: {best['handlebars, cache lookup + render'] / baseline:.1f}x")
+    pathological()
+
+
+def pathological() -> None:
+    """How long the worst templates take to fail (or, for the largest source, to compile)."""
+    from campaigns.handlebars import TemplateError
+
+    each = "{{#each @root.xs}}"
+    xs = {"xs": list(range(15))}
+    cases = {
+        "600,000 chars of {{a}} tags (parse+render)": ("{{a}}" * 120_000, {}),
+        "#each 7 deep over 15 items (steps)": (each * 7 + "x" + "{{/each}}" * 7, xs),
+        "#each 4 deep x 100 chars (output)": (each * 4 + "{{@root.big}}" + "{{/each}}" * 4, {**xs, "big": "x" * 100}),
+        "recursive partial (depth)": ('{{#*inline "p"}}x{{> p}}{{/inline}}{{> p}}', {}),
+        "helper output in a loop (helper chars)": (
+            each * 2 + "{{#if (rjust 'x' 900000)}}{{/if}}" + "{{/each}}" * 2,
+            xs,
+        ),
+    }
+    print("pathological templates:")
+    for label, (source, context) in cases.items():
+        started = time.perf_counter()
+        try:
+            compile_template(source).render(context)
+            outcome = "rendered"
+        except TemplateError as error:
+            outcome = f"TemplateError: {error.message}"
+        print(f"  {label:<42} {time.perf_counter() - started:6.2f} s  {outcome}")
 
 
 def compile_uncached(source: str) -> None:
