@@ -2,6 +2,7 @@
 
     template = compile_template(source)            # parsed once, cached by source text
     template.render(endpoint, defaults={"User.UserAttributes.FirstName": "there"})
+    template.render(endpoint, html_escape=False)     # a text part (SMS, push): {{x}} as {{{x}}}
 
 The source is parsed into a node tree and the tree is walked; nothing is evaluated, imported or
 compiled as Python, and no attribute of any Python object is ever read. Every failure — bad syntax, an

@@ -26,11 +26,14 @@ class Template:
     def __repr__(self) -> str:
         return f"<Template {self.source[:40]!r}>"
 
-    def render(self, context: Mapping | None, *, defaults: Mapping[str, str] | None = None) -> str:
+    def render(
+        self, context: Mapping | None, *, defaults: Mapping[str, str] | None = None, html_escape: bool = True
+    ) -> str:
         """The text for `context` (an endpoint-shaped dict); a missing value takes its DefaultSubstitutions
-        entry from `defaults` ("User.UserAttributes.FirstName" → "there"), else "". Raises TemplateError
-        only: for a helper's bad arguments, a missing partial, or a limit reached."""
-        run = _Run(self._limits, defaults or {}, clean(context) if context is not None else {})
+        entry from `defaults` ("User.UserAttributes.FirstName" → "there"), else "". `html_escape=False`
+        renders {{x}} like {{{x}}}, for parts that are not HTML. Raises TemplateError only: for a
+        helper's bad arguments, a missing partial, or a limit reached."""
+        run = _Run(self._limits, defaults or {}, clean(context) if context is not None else {}, html_escape)
         out: list[str] = []
         run.program(self._program, run.root, None, out, 0)
         return "".join(out)
@@ -68,10 +71,11 @@ class _Frame:
 class _Run:
     """The state of one render: budgets, output size, defaults."""
 
-    __slots__ = ("defaults", "helper_chars", "limits", "normalised", "root", "size", "steps")
+    __slots__ = ("defaults", "escape", "helper_chars", "limits", "normalised", "root", "size", "steps")
 
-    def __init__(self, limits: Limits, defaults: Mapping[str, str], context: object) -> None:
+    def __init__(self, limits: Limits, defaults: Mapping[str, str], context: object, escape: bool) -> None:
         self.limits = limits
+        self.escape = escape
         self.defaults = defaults
         self.normalised: dict[tuple[str, ...], str] | None = None
         self.steps = 0
@@ -115,7 +119,7 @@ class _Run:
                 else:
                     value = self.evaluate(expr, scope)
                 text = value if type(value) is str else to_text(value)
-                if node.escape and text:
+                if node.escape and text and self.escape:
                     text = escape_html(text)
                 append(text)
                 self.size += len(text)

@@ -130,6 +130,10 @@ def test_ampersand_does_not_escape():
     assert render("{{& v}}", {"v": "<b>"}) == "<b>"
 
 
+def test_escaping_can_be_turned_off_for_text_parts():
+    assert compile_template("{{v}}").render({"v": "O'Brien & co"}, html_escape=False) == "O'Brien & co"
+
+
 def test_helper_output_is_escaped_too():
     assert render('{{upper "<b>"}} {{{upper "<b>"}}}') == "&lt;B&gt; <B>"
 
