@@ -24,7 +24,9 @@ from django.utils import timezone
 
 from audience import storage
 from audience.api.serializers import endpoint_responses
-from audience.models import MAX_JOB_FAILURES, Endpoint, ExportJob, JobStatus, Segment, SegmentMember, SegmentType
+from audience.compiler import SegmentInvalid
+from audience.models import MAX_JOB_FAILURES, Endpoint, ExportJob, JobStatus, Segment, SegmentType
+from audience.segments import segment_members
 from engage.queue import enqueue_on_commit
 from projects.models import Project
 
@@ -62,14 +64,15 @@ def export_job_create(project: Project, definition: ExportDefinition, *, user=No
         segment = Segment.objects.filter(project=project, pk=definition.segment_id).first()
         if segment is None:
             raise Segment.DoesNotExist(f"Segment {definition.segment_id} does not exist in this project.")
-        if segment.segment_type != SegmentType.IMPORT:
+        if segment.segment_type == SegmentType.IMPORT and definition.segment_version not in (None, segment.version):
             raise ExportRequestInvalid(
-                f"Segment {segment.pk} is a dynamic segment; Engage exports imported segments and whole projects."
+                f"Segment {segment.pk} is imported and keeps no history: only its current version "
+                f"({segment.version}) can be exported."
             )
-        if definition.segment_version is not None and definition.segment_version != segment.version:
-            raise ExportRequestInvalid(
-                f"Segment {segment.pk} is at version {segment.version}; only its current version can be exported."
-            )
+        try:
+            segment_members(project, segment, version=definition.segment_version).exists()
+        except SegmentInvalid as error:
+            raise ExportRequestInvalid(str(error)) from None
     with transaction.atomic():
         job = ExportJob.objects.create(
             project=project,
@@ -89,19 +92,24 @@ def _enqueue_run(job: ExportJob) -> None:
     enqueue_on_commit(tasks.export_job, job.pk)
 
 
-def endpoints_to_export(project: Project, segment: Segment | None = None) -> QuerySet:
-    """The endpoints an export covers: the project's, or the members of an imported segment."""
-    endpoints = Endpoint.objects.for_project(project)
-    if segment is not None:
-        endpoints = endpoints.filter(key__in=SegmentMember.objects.filter(segment=segment).values("endpoint_key"))
-    return endpoints
+def endpoints_to_export(project: Project, segment: Segment | None = None, version: int | None = None) -> QuerySet:
+    """The endpoints an export covers: every endpoint of the project, or a segment's members
+    (imported or dynamic, at a pinned version if given)."""
+    if segment is None:
+        return Endpoint.objects.for_project(project)
+    return segment_members(project, segment, version=version)
 
 
 def export_pages(
-    project: Project, *, segment: Segment | None = None, after: str = "", size: int = PAGE
+    project: Project,
+    *,
+    segment: Segment | None = None,
+    version: int | None = None,
+    after: str = "",
+    size: int = PAGE,
 ) -> Iterator[list[tuple[str, dict]]]:
     """(key, EndpointResponse) in key order, a page at a time, from just after key `after`."""
-    endpoints = endpoints_to_export(project, segment)
+    endpoints = endpoints_to_export(project, segment, version)
     while True:
         page = list(endpoints.filter(key__gt=after).order_by("key")[:size])
         if not page:
@@ -177,13 +185,19 @@ def export_job_run(job_id: str, *, file_endpoints: int = FILE_ENDPOINTS, max_fil
         return
     if job.status == JobStatus.CREATED:
         job.status = JobStatus.PROCESSING
-        total = endpoints_to_export(job.project, job.segment).count()
+        total = endpoints_to_export(job.project, job.segment, job.segment_version).count()
         job.total_pieces = math.ceil(total / file_endpoints)
         if not _save(job, "status", "total_pieces"):
             return
     files = 0
     while True:
-        pages = export_pages(job.project, segment=job.segment, after=job.last_key, size=min(PAGE, file_endpoints))
+        pages = export_pages(
+            job.project,
+            segment=job.segment,
+            version=job.segment_version,
+            after=job.last_key,
+            size=min(PAGE, file_endpoints),
+        )
         try:
             count, last_key = _write_file(job, pages, limit=file_endpoints)
         except storage.StorageError as error:

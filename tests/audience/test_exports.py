@@ -100,3 +100,32 @@ def test_the_sweeper_requeues_an_export_whose_worker_died(s3, project):
     assert requeued == 1
     assert job.status == JobStatus.COMPLETED
     assert [row["Id"] for row in read_export(s3, job)] == ["e000", "e001"]
+
+
+def test_a_dynamic_segment_exports_its_members_at_a_pinned_version(s3, project):
+    from audience.segments import segment_create, segment_update
+
+    add_endpoints(project, 4)
+    first = {"Attributes": {"Plan": {"AttributeType": "INCLUSIVE", "Values": ["pro"]}}}
+    segment = segment_create(project, name="pro", dimensions=first)
+    segment_update(segment, dimensions={"UserAttributes": {"Name": {"AttributeType": "INCLUSIVE", "Values": ["N1"]}}})
+
+    latest = export_job_create(project, ExportDefinition(s3_url_prefix=s3.url("seg"), segment_id=segment.pk))
+    pinned = export_job_create(
+        project, ExportDefinition(s3_url_prefix=s3.url("seg1"), segment_id=segment.pk, segment_version=1)
+    )
+
+    assert [row["Id"] for row in read_export(s3, ExportJob.objects.get(pk=latest.pk))] == ["e001"]
+    assert len(read_export(s3, ExportJob.objects.get(pk=pinned.pk))) == 4
+
+
+def test_an_unknown_segment_version_is_refused(s3, project):
+    from audience.exports import ExportRequestInvalid
+    from audience.segments import segment_create
+
+    segment = segment_create(project, name="s", dimensions={})
+
+    with pytest.raises(ExportRequestInvalid, match="no version 9"):
+        export_job_create(
+            project, ExportDefinition(s3_url_prefix=s3.url("x"), segment_id=segment.pk, segment_version=9)
+        )
