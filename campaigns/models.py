@@ -100,3 +100,80 @@ class TemplateVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.template} v{self.version}"
+
+
+class DeliverySource(models.TextChoices):
+    TRANSACTIONAL = "TRANSACTIONAL"
+    CAMPAIGN = "CAMPAIGN"
+    JOURNEY = "JOURNEY"
+
+
+class DeliveryStatus(models.TextChoices):
+    """QUEUED → SENDING (claimed, leased) → SENT | QUEUED again (transient failure, retry at
+    next_attempt_at) | FAILED_PERMANENT | UNKNOWN (the lease ran out too often: the outcome is unknown)."""
+
+    QUEUED = "QUEUED"
+    SENDING = "SENDING"
+    SENT = "SENT"
+    FAILED_PERMANENT = "FAILED_PERMANENT"
+    UNKNOWN = "UNKNOWN"
+
+
+class DeliveryQuerySet(models.QuerySet):
+    def for_project(self, project: Project) -> "DeliveryQuerySet":
+        return self.filter(project=project)
+
+    def due(self, now) -> "DeliveryQuerySet":
+        return self.filter(status=DeliveryStatus.QUEUED, next_attempt_at__lte=now)
+
+    def lease_expired(self, now) -> "DeliveryQuerySet":
+        return self.filter(status=DeliveryStatus.SENDING, lease_until__lt=now)
+
+
+class Delivery(models.Model):
+    """One message to one address: the outbox row. Its state is the truth; queues carry its id only.
+
+    `message_id` is fixed when the row is made and sent as the Message-ID header on every attempt, so a
+    copy sent again after a crash (SMTP accepted, the worker died before recording it) is recognisable.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="deliveries")
+    channel = models.CharField(max_length=20, choices=ChannelKind.choices)
+    address = models.CharField(max_length=512)
+    endpoint_key = models.CharField(max_length=128, blank=True)
+    user_id = models.CharField(max_length=256, blank=True)
+    source = models.CharField(max_length=16, choices=DeliverySource.choices, default=DeliverySource.TRANSACTIONAL)
+    request_id = models.CharField(max_length=64, blank=True)
+    from_address = models.CharField(max_length=512, blank=True)
+    subject = models.TextField(blank=True)
+    text = models.TextField(blank=True)
+    html = models.TextField(blank=True)
+    headers = models.JSONField(default=list, blank=True, help_text="Extra [{Name, Value}] headers.")
+    status = models.CharField(max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    lease_token = models.CharField(max_length=32, blank=True, help_text="Whose claim the SENDING row is.")
+    message_id = models.CharField(max_length=255, unique=True)
+    provider_message_id = models.CharField(max_length=255, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    objects = DeliveryQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            # The sweeper's two questions, each answered from a small partial index.
+            models.Index(
+                fields=["next_attempt_at"], name="delivery_due", condition=models.Q(status=DeliveryStatus.QUEUED)
+            ),
+            models.Index(
+                fields=["lease_until"], name="delivery_leased", condition=models.Q(status=DeliveryStatus.SENDING)
+            ),
+            models.Index(fields=["project", "created_at"], name="delivery_project_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} to {self.address} ({self.status})"

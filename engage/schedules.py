@@ -21,6 +21,8 @@ SCHEDULES: tuple[Recurring, ...] = (
     Recurring(name="engage.clear_expired_sessions", func="engage.tasks.clear_expired_sessions", minutes=24 * 60),
     # Import and export jobs whose worker died are re-enqueued (they resume from their saved progress).
     Recurring(name="engage.audience_jobs_sweep", func="audience.tasks.jobs_sweep", minutes=1),
+    # Deliveries whose worker died are re-queued; due retries are enqueued in batches.
+    Recurring(name="engage.deliveries_sweep", func="campaigns.tasks.deliveries_sweep_due", minutes=1),
 )
 PREFIX = "engage."
 
