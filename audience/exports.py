@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from audience import storage
 from audience.api.serializers import endpoint_responses
 from audience.compiler import SegmentInvalid
+from audience.jobs import job_claim, job_save
 from audience.models import MAX_JOB_FAILURES, Endpoint, ExportJob, JobStatus, Segment, SegmentType
 from audience.segments import segment_members
 from engage.queue import enqueue_on_commit
@@ -34,7 +35,6 @@ logger = logging.getLogger(__name__)
 
 PAGE = 1000
 FILE_ENDPOINTS = 100_000
-LEASE = timedelta(minutes=10)
 MAX_ATTEMPTS = 5
 
 
@@ -134,21 +134,9 @@ def export_download(project: Project, *, segment: Segment | None = None) -> Iter
 
 
 def _claim(job_id: str, now: datetime) -> ExportJob | None:
-    claimed = (
-        ExportJob.objects.filter(pk=job_id)
-        .exclude(status__in=[JobStatus.COMPLETED, JobStatus.FAILED])
-        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
-        .update(claimed_until=now + LEASE, attempts=F("attempts") + 1)
-    )
-    return ExportJob.objects.select_related("project", "segment").get(pk=job_id) if claimed else None
-
-
-def _save(job: ExportJob, *fields: str) -> bool:
-    lease = timezone.now() + LEASE
-    values = {name: getattr(job, name) for name in fields}
-    saved = ExportJob.objects.filter(pk=job.pk, claimed_until=job.claimed_until).update(claimed_until=lease, **values)
-    job.claimed_until = lease
-    return saved == 1
+    if not job_claim(ExportJob, job_id, now):
+        return None
+    return ExportJob.objects.select_related("project", "segment").get(pk=job_id)
 
 
 def _object_location(job: ExportJob, number: int) -> storage.S3Location:
@@ -187,7 +175,7 @@ def export_job_run(job_id: str, *, file_endpoints: int = FILE_ENDPOINTS, max_fil
         job.status = JobStatus.PROCESSING
         total = endpoints_to_export(job.project, job.segment, job.segment_version).count()
         job.total_pieces = math.ceil(total / file_endpoints)
-        if not _save(job, "status", "total_pieces"):
+        if not job_save(job, "status", "total_pieces"):
             return
     files = 0
     while True:
@@ -211,7 +199,7 @@ def export_job_run(job_id: str, *, file_endpoints: int = FILE_ENDPOINTS, max_fil
         job.total_processed += count
         job.completed_pieces += 1
         job.total_pieces = max(job.total_pieces, job.completed_pieces)
-        if not _save(job, "last_key", "total_processed", "completed_pieces", "total_pieces", "written_files"):
+        if not job_save(job, "last_key", "total_processed", "completed_pieces", "total_pieces", "written_files"):
             logger.warning("export job %s: claim lost, stopping", job.pk)
             return
         files += 1
@@ -220,7 +208,7 @@ def export_job_run(job_id: str, *, file_endpoints: int = FILE_ENDPOINTS, max_fil
     job.status = JobStatus.COMPLETED
     job.total_pieces = job.completed_pieces
     job.completion_date = timezone.now()
-    _save(job, "status", "total_pieces", "completion_date")
+    job_save(job, "status", "total_pieces", "completion_date")
     ExportJob.objects.filter(pk=job.pk).update(claimed_until=None)
 
 

@@ -33,6 +33,7 @@ from django.utils.text import get_valid_filename
 
 from audience import bulk, storage
 from audience.formats import SUFFIXES, HeaderInvalid, Record, RecordReader
+from audience.jobs import LEASE, job_claim, job_save
 from audience.models import (
     MAX_JOB_FAILURES,
     Endpoint,
@@ -53,7 +54,6 @@ from projects.models import Project
 logger = logging.getLogger(__name__)
 
 CHUNK_ROWS = 5000
-LEASE = timedelta(minutes=10)  # a claim not renewed for this long belongs to a dead worker
 SLICE_SECONDS = 240.0  # then the task re-enqueues itself (django-q2 kills tasks after 600 s)
 MAX_ATTEMPTS = 5
 ID_NAMESPACE = uuid.UUID("6f1c1a52-8f43-4c1e-9a55-0d6f2f0a7c11")
@@ -435,26 +435,15 @@ def _failure_text(file: str, record: Record, reason: str) -> str:
 # --- running a job ---------------------------------------------------------------------------------
 
 
-def _claim(model, job_id: str, now: datetime, **conditions) -> object | None:
-    """Take the job for this worker with a conditional UPDATE; None if it is finished or held."""
-    lease = now + LEASE
-    claimed = (
-        model.objects.filter(pk=job_id, **conditions)
-        .exclude(status__in=[JobStatus.COMPLETED, JobStatus.FAILED])
-        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
-        .update(claimed_until=lease, attempts=F("attempts") + 1)
-    )
-    return model.objects.get(pk=job_id) if claimed else None
+def _claim(job_id: str, now: datetime, **conditions) -> ImportJob | None:
+    """Take the job for this worker; None if it is finished or held by another."""
+    return ImportJob.objects.get(pk=job_id) if job_claim(ImportJob, job_id, now, **conditions) else None
 
 
 def _save(job: ImportJob, *fields: str) -> None:
     """Save progress if the job is still ours, renewing the lease; raises ClaimLost."""
-    lease = timezone.now() + LEASE
-    values = {name: getattr(job, name) for name in fields}
-    saved = ImportJob.objects.filter(pk=job.pk, claimed_until=job.claimed_until).update(claimed_until=lease, **values)
-    if saved != 1:
+    if not job_save(job, *fields):
         raise ClaimLost(f"import job {job.pk} was taken over by another worker")
-    job.claimed_until = lease
 
 
 def _record_failures(job: ImportJob, file: str, failures: list[tuple[Record, str]]) -> None:
@@ -493,7 +482,7 @@ def import_job_run(
     as if the worker died (the claim stays until its lease lapses). Storage errors while listing
     fail the job; other errors propagate after the claim is released, and the sweeper retries.
     """
-    job = _claim(ImportJob, job_id, timezone.now(), confirmed=True)
+    job = _claim(job_id, timezone.now(), confirmed=True)
     if job is None:
         return
     try:
@@ -679,7 +668,7 @@ def import_preview_run(job_id: str, *, chunk_rows: int = CHUNK_ROWS) -> None:
     transaction that is rolled back, and the counts (new, updated, invalid with reasons) are
     stored in job.preview. Each chunk is checked against the project as it is, not as the
     earlier chunks would leave it. Idempotent: a preview that is done is not redone."""
-    job = _claim(ImportJob, job_id, timezone.now(), confirmed=False, status=JobStatus.CREATED)
+    job = _claim(job_id, timezone.now(), confirmed=False, status=JobStatus.CREATED)
     if job is None or (job.preview or {}).get("done"):
         return
     preview = {"done": False, "rows": 0, "new": 0, "updated": 0, "invalid": 0, "reasons": [], "error": ""}

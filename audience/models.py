@@ -305,14 +305,8 @@ class JobQuerySet(models.QuerySet):
         return self.exclude(status__in=FINISHED_JOB_STATUSES)
 
 
-class ImportSource(models.TextChoices):
-    S3 = "S3", "S3 (CreateImportJob)"
-    UPLOAD = "UPLOAD", "Upload (Audience page)"
-
-
-class ImportJob(models.Model):
-    """CreateImportJob, or an upload from the browser. Progress (file, byte offset, line) is saved
-    with each committed chunk, so a worker that dies resumes after the last chunk it committed."""
+class Job(models.Model):
+    """What import and export jobs share: Pinpoint's job fields and the worker's claim on the row."""
 
     id = models.CharField(primary_key=True, max_length=32, default=new_resource_id, editable=False)
     status = models.CharField(max_length=32, choices=JobStatus.choices, default=JobStatus.CREATED)
@@ -328,6 +322,26 @@ class ImportJob(models.Model):
     claimed_until = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
+
+    objects = JobQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED_JOB_STATUSES
+
+
+class ImportSource(models.TextChoices):
+    S3 = "S3", "S3 (CreateImportJob)"
+    UPLOAD = "UPLOAD", "Upload (Audience page)"
+
+
+class ImportJob(Job):
+    """CreateImportJob, or an upload from the browser. Progress (file, byte offset, line) is saved
+    with each committed chunk, so a worker that dies resumes after the last chunk it committed."""
+
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="import_jobs")
     source = models.CharField(max_length=8, choices=ImportSource.choices, default=ImportSource.S3)
     format = models.CharField(max_length=4, choices=ImportFormat.choices)
@@ -356,17 +370,11 @@ class ImportJob(models.Model):
     new_endpoints = models.PositiveIntegerField(default=0)
     updated_endpoints = models.PositiveIntegerField(default=0)
 
-    objects = JobQuerySet.as_manager()
-
     class Meta:
         indexes = [models.Index(fields=["project", "creation_date", "id"], name="import_job_listing")]
 
     def __str__(self) -> str:
         return f"{self.id} ({self.status})"
-
-    @property
-    def finished(self) -> bool:
-        return self.status in FINISHED_JOB_STATUSES
 
 
 class ImportFailure(models.Model):
@@ -385,24 +393,10 @@ class ImportFailure(models.Model):
         return f"{self.file}:{self.line}: {self.reason}"
 
 
-class ExportJob(models.Model):
+class ExportJob(Job):
     """CreateExportJob: gzip newline-delimited EndpointResponse JSON under S3UrlPrefix. Progress is
     the last endpoint key written and the files written, so a resumed export continues there."""
 
-    id = models.CharField(primary_key=True, max_length=32, default=new_resource_id, editable=False)
-    status = models.CharField(max_length=32, choices=JobStatus.choices, default=JobStatus.CREATED)
-    creation_date = models.DateTimeField(default=timezone.now)
-    completion_date = models.DateTimeField(null=True, blank=True)
-    total_pieces = models.PositiveIntegerField(default=0)
-    completed_pieces = models.PositiveIntegerField(default=0)
-    failed_pieces = models.PositiveIntegerField(default=0)
-    total_processed = models.PositiveIntegerField(default=0)
-    total_failures = models.PositiveIntegerField(default=0)
-    failures = models.JSONField(default=list, blank=True, help_text="The first 100 failures: file, line, reason.")
-    # A worker holds the job while `claimed_until` is in the future; a dead worker's claim lapses.
-    claimed_until = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveIntegerField(default=0)
-    last_error = models.TextField(blank=True)
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="export_jobs")
     s3_url_prefix = models.CharField(max_length=1024, help_text="s3://bucket/folder/")
     role_arn = models.CharField(max_length=2048, blank=True)
@@ -414,14 +408,8 @@ class ExportJob(models.Model):
     last_key = models.CharField(max_length=128, blank=True, help_text="Endpoints up to this key are written.")
     written_files = models.JSONField(default=list, blank=True, help_text="Objects written so far.")
 
-    objects = JobQuerySet.as_manager()
-
     class Meta:
         indexes = [models.Index(fields=["project", "creation_date", "id"], name="export_job_listing")]
 
     def __str__(self) -> str:
         return f"{self.id} ({self.status})"
-
-    @property
-    def finished(self) -> bool:
-        return self.status in FINISHED_JOB_STATUSES
