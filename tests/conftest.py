@@ -209,3 +209,19 @@ def s3(moto_server, settings):
     """A fresh bucket on the moto S3 server, and Engage configured to use that server."""
     settings.ENGAGE_S3_ENDPOINT_URL = moto_server
     return Bucket(moto_server)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_stray_connections_at_teardown(django_db_setup, django_db_blocker):
+    """Before the test database is dropped, end connections other threads left open (a browser's
+    last request served by the live server), so PostgreSQL can drop it instead of leaving it behind."""
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
