@@ -373,3 +373,33 @@ def _put_event_endpoint(
     except EndpointInvalid as error:
         return 400, str(error)
     return 202, "Accepted"
+
+
+@dataclass(frozen=True)
+class SystemEvent:
+    """An event Engage itself reports about an endpoint (`_email.send`, `_campaign.send`...)."""
+
+    project_id: str
+    endpoint_key: str
+    event_id: str
+    event_type: str
+    timestamp: datetime
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+def events_record(events: Sequence[SystemEvent]) -> None:
+    """Store system events; idempotent per (project, endpoint, event id), like PutEvents."""
+    Event.objects.bulk_create(
+        [
+            Event(
+                project_id=e.project_id,
+                endpoint_key=e.endpoint_key,
+                client_event_id=e.event_id,
+                event_type=e.event_type,
+                timestamp=e.timestamp,
+                attributes=e.attributes,
+            )
+            for e in events
+        ],
+        ignore_conflicts=True,
+    )

@@ -23,7 +23,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from audience.api.serializers import endpoint_responses
-from audience.models import Endpoint, EndpointStatus, Event, OptOut, endpoint_key
+from audience.models import Endpoint, EndpointStatus, OptOut, endpoint_key
+from audience.services import SystemEvent, events_record
 from campaigns.channels import EmailChannel, channel_get
 from campaigns.handlebars import TemplateError, compile_template
 from campaigns.models import ChannelKind, Delivery, DeliverySource, DeliveryStatus, TemplateType
@@ -128,12 +129,12 @@ def _claim(ids: Iterable[int], now: datetime) -> tuple[str, list[Delivery]]:
 
 def _events(rows: Sequence[tuple[Delivery, str, str]], now: datetime) -> None:
     """Pinpoint's email events for deliveries to endpoints; idempotent per (delivery, event type)."""
-    Event.objects.bulk_create(
+    events_record(
         [
-            Event(
+            SystemEvent(
                 project_id=row.project_id,
                 endpoint_key=row.endpoint_key,
-                client_event_id=f"{row.message_id.strip('<>')}:{event_type}",
+                event_id=f"{row.message_id.strip('<>')}:{event_type}",
                 event_type=event_type,
                 timestamp=now,
                 attributes={
@@ -147,8 +148,7 @@ def _events(rows: Sequence[tuple[Delivery, str, str]], now: datetime) -> None:
             )
             for row, event_type, error in rows
             if row.endpoint_key
-        ],
-        ignore_conflicts=True,
+        ]
     )
 
 

@@ -212,15 +212,19 @@ def s3(moto_server, settings):
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _no_stray_connections_at_teardown(django_db_setup, django_db_blocker):
+def _no_stray_connections_at_teardown(request):
     """Before the test database is dropped, end connections other threads left open (a browser's
-    last request served by the live server), so PostgreSQL can drop it instead of leaving it behind."""
-    yield
+    last request served by the live server), so PostgreSQL can drop it instead of leaving it behind.
+    PostgreSQL only: on SQLite the live server shares the in-memory connection and must keep it."""
     from django.db import connection
 
     if connection.vendor != "postgresql":
+        yield
         return
-    with django_db_blocker.unblock(), connection.cursor() as cursor:
+    request.getfixturevalue("django_db_setup")  # set up first, so torn down after this fixture
+    blocker = request.getfixturevalue("django_db_blocker")
+    yield
+    with blocker.unblock(), connection.cursor() as cursor:
         cursor.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"
