@@ -16,17 +16,17 @@ import tempfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from audience import storage
 from audience.api.serializers import endpoint_responses
 from audience.compiler import SegmentInvalid
-from audience.jobs import job_claim, job_save
-from audience.models import MAX_JOB_FAILURES, Endpoint, ExportJob, JobStatus, Segment, SegmentType
+from audience.jobs import job_claim, job_failed, job_save, jobs_sweep
+from audience.models import Endpoint, ExportJob, JobStatus, Segment, SegmentType
 from audience.segments import segment_members
 from engage.queue import enqueue_on_commit
 from projects.models import Project
@@ -35,7 +35,6 @@ logger = logging.getLogger(__name__)
 
 PAGE = 1000
 FILE_ENDPOINTS = 100_000
-MAX_ATTEMPTS = 5
 
 
 class ExportRequestInvalid(ValueError):
@@ -215,23 +214,9 @@ def export_job_run(job_id: str, *, file_endpoints: int = FILE_ENDPOINTS, max_fil
 def export_jobs_sweep(now: datetime | None = None) -> int:
     """Re-enqueue export jobs nobody holds; fail those out of attempts. Returns how many."""
     now = now or timezone.now()
-    stuck = (
-        ExportJob.objects.unfinished()
-        .filter(creation_date__lt=now - timedelta(minutes=1))
-        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+    return jobs_sweep(
+        ExportJob.objects.unfinished(),
+        now,
+        retry=_enqueue_run,
+        give_up=lambda job: job_failed(job, now, failed_pieces=1),
     )
-    requeued = 0
-    for job in stuck:
-        with transaction.atomic():
-            if job.attempts < MAX_ATTEMPTS:
-                _enqueue_run(job)
-                requeued += 1
-                continue
-            reason = f"Stopped after {job.attempts} attempts: {job.last_error or 'the worker stopped responding'}"
-            ExportJob.objects.filter(pk=job.pk, claimed_until=job.claimed_until).update(
-                status=JobStatus.FAILED,
-                completion_date=now,
-                failed_pieces=1,
-                failures=[*job.failures, reason][:MAX_JOB_FAILURES],
-            )
-    return requeued

@@ -21,19 +21,19 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import PurePosixPath
 
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, F
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 
 from audience import bulk, storage
 from audience.formats import SUFFIXES, HeaderInvalid, Record, RecordReader
-from audience.jobs import LEASE, job_claim, job_save
+from audience.jobs import LEASE, job_claim, job_failed, job_save, jobs_sweep
 from audience.models import (
     MAX_JOB_FAILURES,
     Endpoint,
@@ -55,7 +55,6 @@ logger = logging.getLogger(__name__)
 
 CHUNK_ROWS = 5000
 SLICE_SECONDS = 240.0  # then the task re-enqueues itself (django-q2 kills tasks after 600 s)
-MAX_ATTEMPTS = 5
 ID_NAMESPACE = uuid.UUID("6f1c1a52-8f43-4c1e-9a55-0d6f2f0a7c11")
 
 
@@ -711,44 +710,35 @@ def import_jobs_sweep(now: datetime | None = None) -> int:
     """Re-enqueue confirmed jobs nobody holds (a worker died, or an error stopped them); jobs out of
     attempts end FAILED with their last error. Returns how many were re-enqueued."""
     now = now or timezone.now()
-    stuck = (
-        ImportJob.objects.unfinished()
-        .filter(confirmed=True, creation_date__lt=now - timedelta(minutes=1))
-        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+    requeued = jobs_sweep(
+        ImportJob.objects.unfinished().filter(confirmed=True),
+        now,
+        retry=_enqueue_run,
+        give_up=lambda job: job_failed(
+            job,
+            now,
+            failed_pieces=max(job.total_pieces - job.completed_pieces - job.failed_pieces, 1) + job.failed_pieces,
+        ),
     )
-    requeued = 0
-    for job in stuck:
-        with transaction.atomic():
-            if job.attempts < MAX_ATTEMPTS:
-                _enqueue_run(job)
-                requeued += 1
-                continue
-            reason = f"Stopped after {job.attempts} attempts: {job.last_error or 'the worker stopped responding'}"
-            ImportJob.objects.filter(pk=job.pk, claimed_until=job.claimed_until).update(
-                status=JobStatus.FAILED,
-                completion_date=now,
-                failed_pieces=max(job.total_pieces - job.completed_pieces - job.failed_pieces, 1) + job.failed_pieces,
-                failures=[*job.failures, reason][:MAX_JOB_FAILURES],
-            )
     return requeued + _previews_sweep(now)
+
+
+PREVIEW_STOPPED = "The check of this file stopped; upload it again."
 
 
 def _previews_sweep(now: datetime) -> int:
     """Dry runs of uploads whose worker died: run again, or give up with a reason on the page."""
-    stuck = (
-        ImportJob.objects.filter(confirmed=False, status=JobStatus.CREATED, preview__done=False)
-        .filter(creation_date__lt=now - timedelta(minutes=1))
-        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
-    )
-    requeued = 0
-    for job in stuck:
-        with transaction.atomic():
-            if job.attempts < MAX_ATTEMPTS:
-                from audience import tasks
+    from audience import tasks
 
-                enqueue_on_commit(tasks.import_preview, job.pk)
-                requeued += 1
-                continue
-            preview = {**(job.preview or {}), "done": True, "error": "The check of this file stopped; upload it again."}
-            ImportJob.objects.filter(pk=job.pk, claimed_until=job.claimed_until).update(preview=preview)
-    return requeued
+    return jobs_sweep(
+        ImportJob.objects.filter(confirmed=False, status=JobStatus.CREATED, preview__done=False),
+        now,
+        retry=lambda job: enqueue_on_commit(tasks.import_preview, job.pk),
+        give_up=lambda job: {
+            "preview": {
+                **(job.preview or {}),
+                "done": True,
+                "error": "The check of this file stopped; upload it again.",
+            }
+        },
+    )
