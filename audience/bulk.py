@@ -137,21 +137,9 @@ def upsert_endpoints(project_id: str, staged: Sequence[StagedEndpoint], *, now: 
     table = Endpoint._meta.db_table
     text_select = ", ".join(f"COALESCE(s.{c}, '{INSERT_DEFAULTS.get(c, '')}')" for c in STAGED_TEXT_COLUMNS)
     float_select = ", ".join(f"s.{c}" for c in STAGED_FLOAT_COLUMNS)
+    # The staged columns but `seq`, in their order, framed by what the server sets.
     insert_columns = ", ".join(
-        [
-            "project_id",
-            "key",
-            "endpoint_id",
-            *STAGED_TEXT_COLUMNS,
-            *STAGED_FLOAT_COLUMNS,
-            "attributes",
-            "metrics",
-            "status",
-            "cohort_id",
-            "effective_date",
-            "creation_date",
-            "last_active_at",
-        ]
+        ["project_id", *STAGING_COLUMNS[1:], "effective_date", "creation_date", "last_active_at"]
     )
     empty = "'{}'::jsonb" if is_postgresql() else "'{}'"
     set_columns = ", ".join(
