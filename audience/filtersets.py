@@ -8,7 +8,7 @@ from django import forms
 from django.db.models import Q, QuerySet
 
 from audience.compiler import attribute_has_any
-from audience.models import ChannelType, Endpoint, EndpointStatus, OptOut
+from audience.models import ChannelType, Endpoint, EndpointStatus, OptOut, endpoint_key
 
 
 class EndpointFilterForm(forms.Form):
@@ -21,7 +21,7 @@ class EndpointFilterForm(forms.Form):
 
 def search_conditions(value: str) -> list[Q]:
     """How a search matches, one condition per index: id prefix (any case), exact address, exact user id."""
-    return [Q(key__startswith=value.lower()), Q(address=value), Q(user_id=value)]
+    return [Q(key__startswith=endpoint_key(value)), Q(address=value), Q(user_id=value)]
 
 
 def _unchanged(queryset: QuerySet, name: str, value: str) -> QuerySet:

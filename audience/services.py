@@ -20,6 +20,7 @@ from audience.models import (
     EndpointStatus,
     Event,
     cohort_of,
+    endpoint_key,
 )
 from audience.validation import EndpointInvalid, EndpointWrite, EventWrite
 from projects.models import Project
@@ -334,7 +335,7 @@ def events_put(
                 if isinstance(event, EndpointInvalid):
                     event_results[event_id] = (400, str(event))
                     continue
-                key = endpoint_id.lower()
+                key = endpoint_key(endpoint_id)
                 rows.append(
                     Event(
                         project=project,

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
-from audience.models import ChannelType, EndpointStatus, OptOut
+from audience.models import ChannelType, EndpointStatus, OptOut, endpoint_key
 
 MAX_ENDPOINT_BYTES = 15 * 1024
 MAX_ATTRIBUTE_NAME = 50
@@ -54,7 +54,7 @@ class EndpointWrite:
 
     @cached_property
     def key(self) -> str:
-        return self.endpoint_id.lower()
+        return endpoint_key(self.endpoint_id)
 
 
 def check_endpoint_id(endpoint_id: object) -> str:
