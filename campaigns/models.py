@@ -135,6 +135,17 @@ class Delivery(models.Model):
 
     `message_id` is fixed when the row is made and sent as the Message-ID header on every attempt, so a
     copy sent again after a crash (SMTP accepted, the worker died before recording it) is recognisable.
+
+    Email uses the subject/text/html/headers columns. Every other channel keeps its rendered message in
+    `payload`, with Pinpoint's member names, so a transport reads what the API was sent:
+    - SMS: Body, OriginationNumber, SenderId, MessageType (TRANSACTIONAL|PROMOTIONAL), Keyword,
+      EntityId, TemplateId; `address` is the E.164 phone number.
+    - VOICE: Body, OriginationNumber, LanguageCode, VoiceId; `address` is the phone number.
+    - GCM, APNS*, ADM, BAIDU (push): Action (OPEN_APP|DEEP_LINK|URL), Title, Body, Url, ImageUrl,
+      ImageIconUrl, SmallImageIconUrl, Sound, Data (string → string), SilentPush, RawContent,
+      TimeToLive (seconds), Priority, Badge, Category, ThreadId, MediaUrl, PreferredAuthenticationMethod;
+      `address` is the device token.
+    - CUSTOM: Data (the message string), DeliveryUri; `address` is the endpoint's address.
     """
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="deliveries")
@@ -149,6 +160,9 @@ class Delivery(models.Model):
     text = models.TextField(blank=True)
     html = models.TextField(blank=True)
     headers = models.JSONField(default=list, blank=True, help_text="Extra [{Name, Value}] headers.")
+    payload = models.JSONField(
+        default=dict, blank=True, help_text="The rendered message of a non-email channel (see Delivery)."
+    )
     status = models.CharField(max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.QUEUED)
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(default=timezone.now)

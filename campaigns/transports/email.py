@@ -1,36 +1,15 @@
-"""The outside world of each channel. Only this module talks to SMTP (and, later, provider APIs).
-
-A transport is opened once per batch, sends deliveries one by one over that connection, and raises
-DeliveryError saying whether a failure is permanent (do not retry) or transient (retry later).
-"""
+"""EMAIL through Django's email backends (SMTP by default, EMAIL_HOST...)."""
 
 import contextlib
 import smtplib
-from collections.abc import Mapping
 from email.utils import formataddr, parseaddr
-from typing import Any, Protocol
+from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 
-from campaigns.models import ChannelKind, Delivery
-
-
-class DeliveryError(Exception):
-    def __init__(self, message: str, *, permanent: bool, code: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.permanent = permanent
-        self.code = code
-
-    def __str__(self) -> str:
-        return self.message
-
-
-class Transport(Protocol):
-    def open(self) -> None: ...
-    def send(self, delivery: Delivery) -> str: ...
-    def close(self) -> None: ...
+from campaigns.models import Delivery
+from campaigns.transports.base import DeliveryError
 
 
 def _text(value: Any) -> str:
@@ -114,6 +93,3 @@ class EmailTransport:
                 self.close()  # the connection may be broken: the next message opens a new one
             raise failure from error
         return delivery.message_id
-
-
-TRANSPORTS: Mapping[str, type[EmailTransport]] = {ChannelKind.EMAIL: EmailTransport}

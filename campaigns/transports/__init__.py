@@ -1,0 +1,17 @@
+"""The outside world of each channel: only this package talks to SMTP and provider APIs.
+
+One module per kind of transport, one class per kind, all with the interface of
+`campaigns.transports.base.Transport`; TRANSPORTS maps a Delivery's channel to its class. A transport
+is opened once per batch, sends deliveries one by one over that connection, and raises DeliveryError
+saying whether a failure is permanent (do not retry) or transient (retry later).
+"""
+
+from collections.abc import Mapping
+
+from campaigns.models import ChannelKind
+from campaigns.transports.base import DeliveryError, Transport
+from campaigns.transports.email import EmailTransport
+
+TRANSPORTS: Mapping[str, type[Transport]] = {ChannelKind.EMAIL: EmailTransport}
+
+__all__ = ["TRANSPORTS", "DeliveryError", "Transport"]
