@@ -152,6 +152,24 @@ ENGAGE_SIGV4_MAX_SKEW = int(os.environ.get("ENGAGE_SIGV4_MAX_SKEW", "900"))
 # Empty: AWS S3 itself. Credentials and region come from boto3's usual sources: AWS_ACCESS_KEY_ID,
 # AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION (or ~/.aws, an instance role).
 ENGAGE_S3_ENDPOINT_URL = os.environ.get("ENGAGE_S3_ENDPOINT_URL", "")
+# SMS and voice providers, used by projects whose SMS/VOICE channel names no provider of its own
+# (Channels page). Provider: "TWILIO", "WEBHOOK" or empty (none: SMS and voice deliveries fail).
+ENGAGE_SMS_PROVIDER = os.environ.get("ENGAGE_SMS_PROVIDER", "").upper()
+ENGAGE_VOICE_PROVIDER = os.environ.get("ENGAGE_VOICE_PROVIDER", "").upper()
+ENGAGE_TWILIO_API_URL = os.environ.get("ENGAGE_TWILIO_API_URL", "https://api.twilio.com")
+ENGAGE_TWILIO_ACCOUNT_SID = os.environ.get("ENGAGE_TWILIO_ACCOUNT_SID", "")
+ENGAGE_TWILIO_AUTH_TOKEN = os.environ.get("ENGAGE_TWILIO_AUTH_TOKEN", "")
+ENGAGE_TWILIO_FROM = os.environ.get("ENGAGE_TWILIO_FROM", "")
+ENGAGE_SMS_WEBHOOK_URL = os.environ.get("ENGAGE_SMS_WEBHOOK_URL", "")
+ENGAGE_SMS_WEBHOOK_SECRET = os.environ.get("ENGAGE_SMS_WEBHOOK_SECRET", "")
+ENGAGE_VOICE_WEBHOOK_URL = os.environ.get("ENGAGE_VOICE_WEBHOOK_URL", "")
+ENGAGE_VOICE_WEBHOOK_SECRET = os.environ.get("ENGAGE_VOICE_WEBHOOK_SECRET", "")
+# Seconds a provider or webhook may take to answer one request (connecting: at most 5).
+ENGAGE_PROVIDER_TIMEOUT = float(os.environ.get("ENGAGE_PROVIDER_TIMEOUT", "10"))
+# Custom-channel webhooks (DeliveryUri): signed with a per-project key derived from this one
+# (empty: derived from SECRET_KEY). Plain http:// is refused except to loopback unless allowed.
+ENGAGE_WEBHOOK_SIGNING_KEY = os.environ.get("ENGAGE_WEBHOOK_SIGNING_KEY", "")
+ENGAGE_WEBHOOK_ALLOW_HTTP = env_bool("ENGAGE_WEBHOOK_ALLOW_HTTP")
 # Files uploaded on the Audience page wait here (Django's default storage) until their import ran.
 MEDIA_ROOT = Path(os.environ.get("ENGAGE_UPLOAD_DIR", VAR_DIR / "uploads"))
 
