@@ -170,6 +170,12 @@ ENGAGE_PROVIDER_TIMEOUT = float(os.environ.get("ENGAGE_PROVIDER_TIMEOUT", "10"))
 # (empty: derived from SECRET_KEY). Plain http:// is refused except to loopback unless allowed.
 ENGAGE_WEBHOOK_SIGNING_KEY = os.environ.get("ENGAGE_WEBHOOK_SIGNING_KEY", "")
 ENGAGE_WEBHOOK_ALLOW_HTTP = env_bool("ENGAGE_WEBHOOK_ALLOW_HTTP")
+# Push providers: FCM HTTP v1 and Apple's APNs (production and sandbox). Tests point them at loopback.
+ENGAGE_FCM_URL = os.environ.get("ENGAGE_FCM_URL", "https://fcm.googleapis.com")
+ENGAGE_APNS_URL = os.environ.get("ENGAGE_APNS_URL", "https://api.push.apple.com")
+ENGAGE_APNS_SANDBOX_URL = os.environ.get("ENGAGE_APNS_SANDBOX_URL", "https://api.sandbox.push.apple.com")
+# A PEM file of the certificate authorities push providers are checked against (empty: the system's).
+ENGAGE_PUSH_CA_BUNDLE = os.environ.get("ENGAGE_PUSH_CA_BUNDLE", "")
 # Files uploaded on the Audience page wait here (Django's default storage) until their import ran.
 MEDIA_ROOT = Path(os.environ.get("ENGAGE_UPLOAD_DIR", VAR_DIR / "uploads"))
 
