@@ -178,6 +178,12 @@ ENGAGE_APNS_SANDBOX_URL = os.environ.get("ENGAGE_APNS_SANDBOX_URL", "https://api
 ENGAGE_PUSH_CA_BUNDLE = os.environ.get("ENGAGE_PUSH_CA_BUNDLE", "")
 # Files uploaded on the Audience page wait here (Django's default storage) until their import ran.
 MEDIA_ROOT = Path(os.environ.get("ENGAGE_UPLOAD_DIR", VAR_DIR / "uploads"))
+# Event streams (PutEventStream): the Kinesis Data Streams and Firehose services events are shipped
+# to. Empty: AWS itself, in the region of the stream's ARN; credentials as for S3 above.
+ENGAGE_KINESIS_ENDPOINT_URL = os.environ.get("ENGAGE_KINESIS_ENDPOINT_URL", "")
+ENGAGE_FIREHOSE_ENDPOINT_URL = os.environ.get("ENGAGE_FIREHOSE_ENDPOINT_URL", "")
+# Webhook destinations must be https://, or http:// on a loopback host; 1 allows http:// anywhere.
+ENGAGE_EVENT_STREAM_ALLOW_HTTP = env_bool("ENGAGE_EVENT_STREAM_ALLOW_HTTP")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
