@@ -4,12 +4,21 @@ from django.urls import include, path
 from audience.api.urls import urlpatterns as audience_api
 from campaigns.api.channel_urls import urlpatterns as channels_api
 from campaigns.api.message_urls import urlpatterns as messages_api
+from campaigns.api.phone_urls import urlpatterns as phone_api
 from campaigns.api.template_urls import urlpatterns as templates_api
 from engage.api.urls import fallback_urlpatterns
 from projects.api.urls import urlpatterns as projects_api
 
 # The Pinpoint wire layer: each app's api/urls.py, then the fallback that names unbuilt operations.
-pinpoint_api = [*projects_api, *audience_api, *channels_api, *templates_api, *messages_api, *fallback_urlpatterns]
+pinpoint_api = [
+    *projects_api,
+    *audience_api,
+    *channels_api,
+    *templates_api,
+    *messages_api,
+    *phone_api,
+    *fallback_urlpatterns,
+]
 
 urlpatterns = [
     path("admin/", admin.site.urls),
