@@ -182,8 +182,6 @@ MEDIA_ROOT = Path(os.environ.get("ENGAGE_UPLOAD_DIR", VAR_DIR / "uploads"))
 # to. Empty: AWS itself, in the region of the stream's ARN; credentials as for S3 above.
 ENGAGE_KINESIS_ENDPOINT_URL = os.environ.get("ENGAGE_KINESIS_ENDPOINT_URL", "")
 ENGAGE_FIREHOSE_ENDPOINT_URL = os.environ.get("ENGAGE_FIREHOSE_ENDPOINT_URL", "")
-# Webhook destinations must be https://, or http:// on a loopback host; 1 allows http:// anywhere.
-ENGAGE_EVENT_STREAM_ALLOW_HTTP = env_bool("ENGAGE_EVENT_STREAM_ALLOW_HTTP")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
