@@ -1,15 +1,16 @@
-"""The delivery outbox: create rows, claim and send them in batches, retry, sweep — and SendMessages.
+"""The delivery outbox, every channel: create rows, claim and send them in batches, retry, sweep.
 
 Life of a Delivery (see campaigns.models.DeliveryStatus): rows are created QUEUED; a batch claims its
 rows with one conditional UPDATE (QUEUED and due → SENDING, with a lease and a claim token), sends
-them over one transport connection, and records outcomes every few messages. A transient failure
-puts the row back to QUEUED with a later next_attempt_at (exponential backoff); a permanent one, or
-the last attempt, ends it in FAILED_PERMANENT. The sweeper re-queues rows whose lease ran out (the
-worker died) and enqueues due rows. Guarantee: at least once; a message SMTP accepted just before a
-worker died is sent again with the same Message-ID (the window is one flush, FLUSH_EVERY messages).
+them over one transport per (project, channel) — the class TRANSPORTS names for the channel — and
+records outcomes every few messages. A transient failure puts the row back to QUEUED with a later
+next_attempt_at (exponential backoff); a permanent one, or the last attempt, ends it in
+FAILED_PERMANENT. A channel with no transport in TRANSPORTS ends FAILED_PERMANENT at once, its
+last_error starting "UNSUPPORTED_CHANNEL:". The sweeper re-queues rows whose lease ran out (the worker
+died) and enqueues due rows. Guarantee: at least once; a message the provider accepted just before a
+worker died is sent again with the same message_id (the window is one flush, FLUSH_EVERY messages).
 """
 
-import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,17 +20,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
-from audience.api.serializers import endpoint_responses
-from audience.models import Endpoint, EndpointStatus, OptOut, endpoint_key
 from audience.services import SystemEvent, events_record
-from campaigns.channels import EmailChannel, channel_get
-from campaigns.handlebars import TemplateError, compile_template
-from campaigns.models import ChannelKind, Delivery, DeliverySource, DeliveryStatus, TemplateType
-from campaigns.templates import TemplateInvalid, TemplateNotFound, template_get
-from campaigns.transports import TRANSPORTS, DeliveryError
+from campaigns.models import Delivery, DeliveryChannel, DeliverySource, DeliveryStatus
+from campaigns.transports import TRANSPORTS, DeliveryError, Transport
 from engage.queue import enqueue_on_commit
 from projects.models import Project
 
@@ -41,13 +37,26 @@ BACKOFF = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30), ti
 # Rows never attempted are left to the task enqueued with them for this long before the sweeper acts.
 SWEEP_GRACE = timedelta(minutes=2)
 SWEEP_LIMIT = 20_000
-MAX_RECIPIENTS = 100  # Pinpoint's limit on Addresses + Endpoints in one SendMessages request
+UNSUPPORTED = "UNSUPPORTED_CHANNEL"
+
+# Pinpoint's event types per channel: (accepted by the provider, failed for good). Pinpoint reports
+# an SMS the carrier has not confirmed yet as _SMS.BUFFERED (_SMS.SUCCESS means delivered to the
+# handset, which only a delivery receipt can say); transactional push and voice are not reported.
+EVENT_TYPES: Mapping[str, tuple[str, str]] = {
+    DeliveryChannel.EMAIL: ("_email.send", "_email.hardbounce"),
+    DeliveryChannel.SMS: ("_SMS.BUFFERED", "_SMS.FAILURE"),
+}
 
 
 @dataclass(frozen=True)
-class OutgoingEmail:
+class OutgoingMessage:
+    """One rendered message to one address. Email fills subject/text/html/from_address/headers; every
+    other channel fills `payload` with Pinpoint's member names (the contract is Delivery's docstring)."""
+
+    channel: str  # a DeliveryChannel
     address: str
-    subject: str
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    subject: str = ""
     text: str = ""
     html: str = ""
     from_address: str = ""
@@ -61,6 +70,11 @@ class Outcome:
     status: str  # a DeliveryStatus
     code: int | None = None
     message: str = ""
+    provider_message_id: str = ""
+
+    @property
+    def unsupported(self) -> bool:
+        return self.message.startswith(UNSUPPORTED)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -73,38 +87,43 @@ def message_id_for(key: str, from_address: str) -> str:
     return f"<{key}@{domain}>"
 
 
+def _row(project: Project, message: OutgoingMessage, source: str, request_id: str, now: datetime) -> Delivery:
+    key = uuid.uuid4().hex
+    email = message.channel == DeliveryChannel.EMAIL
+    return Delivery(
+        project=project,
+        channel=message.channel,
+        address=message.address,
+        endpoint_key=message.endpoint_key,
+        user_id=message.user_id,
+        source=source,
+        request_id=request_id,
+        from_address=message.from_address,
+        subject=message.subject,
+        text=message.text,
+        html=message.html,
+        headers=[{"Name": name, "Value": value} for name, value in message.headers],
+        payload=dict(message.payload),
+        message_id=message_id_for(key, message.from_address or settings.DEFAULT_FROM_EMAIL) if email else key,
+        next_attempt_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+
+
 def deliveries_create(
     project: Project,
-    emails: Sequence[OutgoingEmail],
+    messages: Sequence[OutgoingMessage],
     *,
     source: str = DeliverySource.TRANSACTIONAL,
     request_id: str = "",
     enqueue: bool = True,
 ) -> list[Delivery]:
-    """Outbox rows for `emails` (QUEUED, due now), in one transaction; with `enqueue`, one send task per
-    BATCH_SIZE rows runs after commit. Not idempotent: each call makes new rows."""
+    """Outbox rows for `messages` (QUEUED, due now), in one transaction, in the order given; with
+    `enqueue`, one send task per BATCH_SIZE rows runs after commit. Not idempotent: each call makes
+    new rows. Any channel is accepted: one without a transport fails at send time (UNSUPPORTED_CHANNEL)."""
     now = timezone.now()
-    rows = [
-        Delivery(
-            project=project,
-            channel=ChannelKind.EMAIL,
-            address=email.address,
-            endpoint_key=email.endpoint_key,
-            user_id=email.user_id,
-            source=source,
-            request_id=request_id,
-            from_address=email.from_address,
-            subject=email.subject,
-            text=email.text,
-            html=email.html,
-            headers=[{"Name": name, "Value": value} for name, value in email.headers],
-            message_id=message_id_for(uuid.uuid4().hex, email.from_address or settings.DEFAULT_FROM_EMAIL),
-            next_attempt_at=now,
-            created_at=now,
-            updated_at=now,
-        )
-        for email in emails
-    ]
+    rows = [_row(project, message, source, request_id, now) for message in messages]
     with transaction.atomic():
         created = Delivery.objects.bulk_create(rows, batch_size=1000)
         if enqueue:
@@ -124,51 +143,78 @@ def _claim(ids: Iterable[int], now: datetime) -> tuple[str, list[Delivery]]:
         attempts=F("attempts") + 1,
         updated_at=now,
     )
-    return token, list(Delivery.objects.filter(lease_token=token, status=DeliveryStatus.SENDING).order_by("id"))
+    claimed = Delivery.objects.filter(lease_token=token, status=DeliveryStatus.SENDING)
+    return token, list(claimed.select_related("project").order_by("id"))
 
 
-def _events(rows: Sequence[tuple[Delivery, str, str]], now: datetime) -> None:
-    """Pinpoint's email events for deliveries to endpoints; idempotent per (delivery, event type)."""
-    events_record(
-        [
+def _attributes(row: Delivery, outcome: Outcome) -> dict[str, str]:
+    """Event attributes with Pinpoint's names for the channel."""
+    message_id = row.message_id.strip("<>")
+    if row.channel == DeliveryChannel.SMS:
+        sent = outcome.status == DeliveryStatus.SENT
+        attributes = {
+            "message_id": message_id,
+            "sender_request_id": row.request_id,
+            "destination_phone_number": row.address,
+            "origination_phone_number": str(row.payload.get("OriginationNumber") or row.payload.get("SenderId") or ""),
+            "message_type": str(row.payload.get("MessageType") or "TRANSACTIONAL").capitalize(),
+            "record_status": "SUCCESSFUL" if sent else "UNREACHABLE",
+        }
+    else:
+        attributes = {
+            "message_id": message_id,
+            "from_address": row.from_address,
+            "destination": row.address,
+            "request_id": row.request_id,
+        }
+    attributes["source"] = row.source
+    if outcome.status != DeliveryStatus.SENT:
+        attributes["error"] = outcome.message
+    return attributes
+
+
+def _events(done: Sequence[tuple[Delivery, Outcome]], now: datetime) -> None:
+    """Pinpoint's events for deliveries to endpoints; idempotent per (delivery, event type)."""
+    events = []
+    for row, outcome in done:
+        types = EVENT_TYPES.get(row.channel)
+        if not row.endpoint_key or types is None or outcome.status == DeliveryStatus.QUEUED:
+            continue
+        event_type = types[0] if outcome.status == DeliveryStatus.SENT else types[1]
+        events.append(
             SystemEvent(
                 project_id=row.project_id,
                 endpoint_key=row.endpoint_key,
                 event_id=f"{row.message_id.strip('<>')}:{event_type}",
                 event_type=event_type,
                 timestamp=now,
-                attributes={
-                    "message_id": row.message_id.strip("<>"),
-                    "from_address": row.from_address,
-                    "destination": row.address,
-                    "source": row.source,
-                    "request_id": row.request_id,
-                    **({"error": error} if error else {}),
-                },
+                attributes=_attributes(row, outcome),
             )
-            for row, event_type, error in rows
-            if row.endpoint_key
-        ]
-    )
+        )
+    events_record(events)
 
 
-def _record(token: str, done: list[tuple[Delivery, Outcome, str]], now: datetime) -> None:
+def _record(token: str, done: list[tuple[Delivery, Outcome]], now: datetime) -> None:
     """Write the outcomes of this claim (only rows still held by `token`), and their events."""
     if not done:
         return
     with transaction.atomic():
         held = Delivery.objects.filter(lease_token=token, status=DeliveryStatus.SENDING)
-        sent = [row for row, outcome, _ in done if outcome.status == DeliveryStatus.SENT]
-        held.filter(id__in=[row.id for row in sent]).update(
-            status=DeliveryStatus.SENT,
-            sent_at=now,
-            provider_message_id=F("message_id"),
-            lease_until=None,
-            lease_token="",
-            last_error="",
-            updated_at=now,
-        )
-        for row, outcome, _ in done:
+        sent = [(row, outcome) for row, outcome in done if outcome.status == DeliveryStatus.SENT]
+        if sent:
+            held.filter(id__in=[row.id for row, _ in sent]).update(
+                status=DeliveryStatus.SENT,
+                sent_at=now,
+                provider_message_id=Case(
+                    *(When(id=row.id, then=Value(outcome.provider_message_id[:255])) for row, outcome in sent),
+                    default=Value(""),
+                ),
+                lease_until=None,
+                lease_token="",
+                last_error="",
+                updated_at=now,
+            )
+        for row, outcome in done:
             if outcome.status == DeliveryStatus.SENT:
                 continue
             fields: dict[str, Any] = {
@@ -181,15 +227,7 @@ def _record(token: str, done: list[tuple[Delivery, Outcome, str]], now: datetime
             if outcome.status == DeliveryStatus.QUEUED:
                 fields["next_attempt_at"] = now + backoff(row.attempts)
             held.filter(id=row.id).update(**fields)
-        _events(
-            [(row, "_email.send", "") for row in sent]
-            + [
-                (row, "_email.hardbounce", outcome.message)
-                for row, outcome, _ in done
-                if outcome.status == DeliveryStatus.FAILED_PERMANENT
-            ],
-            now,
-        )
+        _events(done, now)
 
 
 def _failure(row: Delivery, error: DeliveryError) -> Outcome:
@@ -200,40 +238,62 @@ def _failure(row: Delivery, error: DeliveryError) -> Outcome:
     return Outcome(DeliveryStatus.QUEUED, error.code, error.message)
 
 
+def _transport(channel: str) -> Transport:
+    """The channel's transport; raises a permanent DeliveryError (UNSUPPORTED_CHANNEL) when there is none."""
+    transport_class = TRANSPORTS.get(channel)
+    if transport_class is None:
+        raise DeliveryError(
+            f"{UNSUPPORTED}: Engage has no transport for {channel} deliveries yet; nothing was sent.",
+            permanent=True,
+            code=400,
+        )
+    return transport_class()
+
+
+def _send_group(token: str, rows: list[Delivery], outcomes: dict[int, Outcome]) -> None:
+    """Send one (project, channel) group over one transport, recording every FLUSH_EVERY outcomes."""
+    pending: list[tuple[Delivery, Outcome]] = []
+    broken: DeliveryError | None = None  # set when the provider cannot be reached: do not knock per message
+    transport: Transport | None = None
+    try:
+        try:
+            transport = _transport(rows[0].channel)
+        except DeliveryError as error:
+            broken = error
+        for row in rows:
+            if broken is not None:
+                outcome = _failure(row, broken)
+            else:
+                try:
+                    provider_id = transport.send(row)
+                    outcome = Outcome(DeliveryStatus.SENT, 200, "", str(provider_id or row.message_id))
+                except DeliveryError as error:
+                    if error.code is None:
+                        broken = error
+                    outcome = _failure(row, error)
+            outcomes[row.id] = outcome
+            pending.append((row, outcome))
+            if len(pending) >= FLUSH_EVERY:
+                _record(token, pending, timezone.now())
+                pending = []
+    finally:
+        if transport is not None:
+            transport.close()
+    _record(token, pending, timezone.now())
+
+
 def deliveries_send_batch(ids: Iterable[int], *, now: datetime | None = None) -> dict[int, Outcome]:
-    """Claim the due QUEUED rows among `ids` and send them, one connection per channel; returns the
-    outcome of each row this call sent (rows claimed by someone else, or not due, are left alone, so
-    running it twice is harmless). Raises nothing for delivery failures: they are recorded."""
+    """Claim the due QUEUED rows among `ids` and send them, one transport per (project, channel);
+    returns the outcome of each row this call sent (rows claimed by someone else, or not due, are left
+    alone, so running it twice is harmless). Raises nothing for delivery failures: they are recorded."""
     now = now or timezone.now()
     token, rows = _claim(ids, now)
     outcomes: dict[int, Outcome] = {}
-    by_channel: dict[str, list[Delivery]] = {}
+    groups: dict[tuple[str, str], list[Delivery]] = {}
     for row in rows:
-        by_channel.setdefault(row.channel, []).append(row)
-    for channel, channel_rows in by_channel.items():
-        transport = TRANSPORTS[channel]()
-        pending: list[tuple[Delivery, Outcome, str]] = []
-        broken: DeliveryError | None = None
-        try:
-            for row in channel_rows:
-                if broken is not None:  # the server is unreachable: do not knock once per message
-                    outcome = _failure(row, broken)
-                else:
-                    try:
-                        provider_id = transport.send(row)
-                        outcome = Outcome(DeliveryStatus.SENT, 250, provider_id)
-                    except DeliveryError as error:
-                        if error.code is None:
-                            broken = error
-                        outcome = _failure(row, error)
-                outcomes[row.id] = outcome
-                pending.append((row, outcome, ""))
-                if len(pending) >= FLUSH_EVERY:
-                    _record(token, pending, timezone.now())
-                    pending = []
-        finally:
-            transport.close()
-        _record(token, pending, timezone.now())
+        groups.setdefault((row.project_id, row.channel), []).append(row)
+    for group in groups.values():
+        _send_group(token, group, outcomes)
     return outcomes
 
 
@@ -266,212 +326,3 @@ def deliveries_sweep(now: datetime | None = None) -> list[int]:
         for start in range(0, len(ids), BATCH_SIZE):
             enqueue_on_commit(deliveries_send, *ids[start : start + BATCH_SIZE])
     return ids
-
-
-# --- SendMessages --------------------------------------------------------------------------------
-
-
-class MessageInvalid(ValueError):
-    """The request cannot be sent at all (answered 400)."""
-
-
-@dataclass
-class Recipient:
-    """One Addresses or Endpoints entry of a MessageRequest."""
-
-    key: str  # the address or endpoint id, as the request wrote it
-    is_endpoint: bool
-    substitutions: dict[str, Any] = field(default_factory=dict)
-    title_override: str = ""
-    body_override: str = ""
-
-
-@dataclass(frozen=True)
-class EmailContent:
-    subject: str = ""
-    text: str = ""
-    html: str = ""
-    headers: tuple[tuple[str, str], ...] = ()
-    from_address: str = ""
-    substitutions: Mapping[str, Any] = field(default_factory=dict)  # message-level
-    template: tuple[str, str] | None = None  # (name, version)
-
-
-@dataclass(frozen=True)
-class RecipientResult:
-    delivery_status: str  # Pinpoint's DeliveryStatus
-    status_code: int
-    status_message: str = ""
-    message_id: str = ""
-    address: str = ""
-
-
-def _value(values: Any) -> Any:
-    """Substitutions are lists of strings in Pinpoint; one value stands for itself."""
-    if isinstance(values, list):
-        return values[0] if len(values) == 1 else values
-    return values
-
-
-def _context(base: Mapping[str, Any], *layers: Mapping[str, Any]) -> dict[str, Any]:
-    """The render context: the endpoint's JSON, then each substitution layer on top (later wins);
-    dotted names ("User.UserAttributes.FirstName") set nested members."""
-    context = json.loads(json.dumps(base))
-    for layer in layers:
-        for name, values in layer.items():
-            parts = str(name).split(".")
-            target = context
-            for part in parts[:-1]:
-                child = target.get(part)
-                if not isinstance(child, dict):
-                    child = target[part] = {}
-                target = child
-            target[parts[-1]] = _value(values)
-    return context
-
-
-def _template_content(content: EmailContent) -> tuple[EmailContent, dict[str, str]]:
-    """The template's parts, under the message's own (which win), and its DefaultSubstitutions."""
-    if content.template is None:
-        return content, {}
-    name, version = content.template
-    try:
-        row = template_get(TemplateType.EMAIL, name, version or None)
-    except (TemplateNotFound, TemplateInvalid) as error:
-        raise MessageInvalid(str(error)) from None
-    stored = row.content
-    try:
-        defaults = json.loads(row.default_substitutions) if row.default_substitutions else {}
-    except ValueError:
-        defaults = {}
-    merged = EmailContent(
-        subject=content.subject or stored.get("Subject", ""),
-        text=content.text or stored.get("TextPart", ""),
-        html=content.html or stored.get("HtmlPart", ""),
-        headers=content.headers or tuple((h["Name"], h["Value"]) for h in stored.get("Headers", []) if h.get("Name")),
-        from_address=content.from_address,
-        substitutions=content.substitutions,
-    )
-    return merged, {str(k): str(v) for k, v in defaults.items()} if isinstance(defaults, dict) else {}
-
-
-def _render(content: EmailContent, context: Mapping[str, Any], defaults: Mapping[str, str], r: Recipient) -> tuple:
-    def part(source: str, *, html: bool) -> str:
-        return compile_template(source).render(context, defaults=defaults, html_escape=html) if source else ""
-
-    subject = part(r.title_override or content.subject, html=False)
-    text = part(r.body_override or content.text, html=False)
-    html = part(content.html, html=True)
-    headers = tuple((name, part(value, html=False)) for name, value in content.headers)
-    return subject, text, html, headers
-
-
-def _email_channel_from(project: Project) -> str:
-    channel = channel_get(project, ChannelKind.EMAIL)
-    if channel is None or not channel.enabled:
-        raise MessageInvalid(
-            "The EMAIL channel of this project is not enabled: set it up with UpdateEmailChannel "
-            "(Enabled true, FromAddress) before sending email."
-        )
-    return EmailChannel.load(channel).FromAddress or ""
-
-
-def messages_send(
-    project: Project, recipients: Sequence[Recipient], content: EmailContent, *, request_id: str = ""
-) -> dict[tuple[bool, str], RecipientResult]:
-    """SendMessages for email: render per recipient, write the outbox rows, then send them inline in
-    this call (Pinpoint answers synchronously). Returns each recipient's result keyed by
-    (is_endpoint, key). Raises MessageInvalid for a request that cannot be sent at all.
-
-    TEMPORARY_FAILURE means the row stays in the outbox and Engage retries it: callers must not resend.
-    """
-    if len(recipients) > MAX_RECIPIENTS:
-        raise MessageInvalid(f"A request can name at most {MAX_RECIPIENTS} addresses and endpoints in all.")
-    channel_from = _email_channel_from(project)
-    content, defaults = _template_content(content)
-    if not (content.subject or content.text or content.html):
-        raise MessageInvalid("The email has no content: give SimpleEmail parts or an EmailTemplate.")
-    from_address = content.from_address or channel_from
-
-    keys = [endpoint_key(r.key) for r in recipients if r.is_endpoint]
-    endpoints = {e.key: e for e in Endpoint.objects.for_project(project).filter(key__in=keys)}
-    documents = {
-        e.key: doc
-        for e, doc in zip(endpoints.values(), endpoint_responses(project, list(endpoints.values())), strict=True)
-    }
-
-    results: dict[tuple[bool, str], RecipientResult] = {}
-    planned: list[tuple[tuple[bool, str], OutgoingEmail]] = []
-    seen: set[str] = set()
-    for r in recipients:
-        slot = (r.is_endpoint, r.key)
-        base: Mapping[str, Any] = {}
-        address = r.key
-        email_key = user_id = ""
-        if r.is_endpoint:
-            endpoint = endpoints.get(endpoint_key(r.key))
-            if endpoint is None:
-                results[slot] = RecipientResult("PERMANENT_FAILURE", 404, f"Endpoint {r.key} not found.")
-                continue
-            address, email_key, user_id, base = (
-                endpoint.address,
-                endpoint.key,
-                endpoint.user_id,
-                documents[endpoint.key],
-            )
-            if endpoint.opt_out == OptOut.ALL:
-                results[slot] = RecipientResult("OPT_OUT", 400, "The endpoint has opted out.", address=address)
-                continue
-            if endpoint.channel_type != ChannelKind.EMAIL or not address:
-                why = f"The endpoint is a {endpoint.channel_type or 'channel-less'} endpoint; this request sends email."
-                results[slot] = RecipientResult("PERMANENT_FAILURE", 400, why, address=address)
-                continue
-            if endpoint.status != EndpointStatus.ACTIVE:
-                results[slot] = RecipientResult("PERMANENT_FAILURE", 400, "The endpoint is INACTIVE.", address=address)
-                continue
-        if address.lower() in seen:
-            results[slot] = RecipientResult(
-                "DUPLICATE", 400, "The address is already in this request.", address=address
-            )
-            continue
-        seen.add(address.lower())
-        context = _context(base, content.substitutions, r.substitutions)
-        try:
-            subject, text, html, headers = _render(content, context, defaults, r)
-        except TemplateError as error:
-            results[slot] = RecipientResult("PERMANENT_FAILURE", 400, f"Rendering failed: {error}", address=address)
-            continue
-        planned.append(
-            (
-                slot,
-                OutgoingEmail(
-                    address=address,
-                    subject=subject,
-                    text=text,
-                    html=html,
-                    from_address=from_address,
-                    headers=headers,
-                    endpoint_key=email_key,
-                    user_id=user_id,
-                ),
-            )
-        )
-
-    rows = deliveries_create(project, [email for _, email in planned], request_id=request_id, enqueue=False)
-    outcomes = deliveries_send_batch([row.id for row in rows])
-    for (slot, email), row in zip(planned, rows, strict=True):
-        outcome = outcomes.get(row.id)
-        message_id = row.message_id.strip("<>")
-        address = email.address if slot[0] else ""
-        if outcome is None:  # the sweeper will send it
-            results[slot] = RecipientResult("SUCCESSFUL", 202, "Queued.", message_id, address)
-        elif outcome.status == DeliveryStatus.SENT:
-            results[slot] = RecipientResult("SUCCESSFUL", 200, f"MessageId: {message_id}", message_id, address)
-        elif outcome.status == DeliveryStatus.QUEUED:
-            message = f"{outcome.message} — Engage retries this delivery itself; do not resend."
-            results[slot] = RecipientResult("TEMPORARY_FAILURE", outcome.code or 503, message, message_id, address)
-        else:
-            results[slot] = RecipientResult(
-                "PERMANENT_FAILURE", outcome.code or 400, outcome.message, message_id, address
-            )
-    return results

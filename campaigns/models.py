@@ -102,6 +102,23 @@ class TemplateVersion(models.Model):
         return f"{self.template} v{self.version}"
 
 
+class DeliveryChannel(models.TextChoices):
+    """What a Delivery goes out through: the configurable channels, and CUSTOM (a webhook the campaign
+    or journey names). IN_APP messages are fetched by apps (GetInAppMessages), never delivered."""
+
+    EMAIL = "EMAIL"
+    SMS = "SMS"
+    VOICE = "VOICE"
+    GCM = "GCM"
+    APNS = "APNS"
+    APNS_SANDBOX = "APNS_SANDBOX"
+    APNS_VOIP = "APNS_VOIP"
+    APNS_VOIP_SANDBOX = "APNS_VOIP_SANDBOX"
+    ADM = "ADM"
+    BAIDU = "BAIDU"
+    CUSTOM = "CUSTOM"
+
+
 class DeliverySource(models.TextChoices):
     TRANSACTIONAL = "TRANSACTIONAL"
     CAMPAIGN = "CAMPAIGN"
@@ -133,8 +150,11 @@ class DeliveryQuerySet(models.QuerySet):
 class Delivery(models.Model):
     """One message to one address: the outbox row. Its state is the truth; queues carry its id only.
 
-    `message_id` is fixed when the row is made and sent as the Message-ID header on every attempt, so a
-    copy sent again after a crash (SMTP accepted, the worker died before recording it) is recognisable.
+    `message_id` is fixed when the row is made and sent on every attempt (email: the Message-ID header;
+    other channels: a 32-hex idempotency key a transport passes to its provider where it can), so a copy
+    sent again after a crash (the provider accepted, the worker died before recording it) is
+    recognisable. `provider_message_id` is what the transport's send() returned (SMTP: the Message-ID;
+    Twilio: the message SID; FCM: the message name...).
 
     Email uses the subject/text/html/headers columns. Every other channel keeps its rendered message in
     `payload`, with Pinpoint's member names, so a transport reads what the API was sent:
@@ -143,13 +163,14 @@ class Delivery(models.Model):
     - VOICE: Body, OriginationNumber, LanguageCode, VoiceId; `address` is the phone number.
     - GCM, APNS*, ADM, BAIDU (push): Action (OPEN_APP|DEEP_LINK|URL), Title, Body, Url, ImageUrl,
       ImageIconUrl, SmallImageIconUrl, Sound, Data (string → string), SilentPush, RawContent,
-      TimeToLive (seconds), Priority, Badge, Category, ThreadId, MediaUrl, PreferredAuthenticationMethod;
-      `address` is the device token.
+      TimeToLive (seconds), Priority, Badge, Category, ThreadId, MediaUrl, PreferredAuthenticationMethod,
+      APNSPushType, CollapseKey/CollapseId, Context (string → string: the request's Context, for
+      data.pinpoint); `address` is the device token.
     - CUSTOM: Data (the message string), DeliveryUri; `address` is the endpoint's address.
     """
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="deliveries")
-    channel = models.CharField(max_length=20, choices=ChannelKind.choices)
+    channel = models.CharField(max_length=20, choices=DeliveryChannel.choices)
     address = models.CharField(max_length=512)
     endpoint_key = models.CharField(max_length=128, blank=True)
     user_id = models.CharField(max_length=256, blank=True)
@@ -191,3 +212,30 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel} to {self.address} ({self.status})"
+
+
+class OneTimePassword(models.Model):
+    """The active SendOTPMessage code of one (project, destination, reference id): a new send replaces it.
+
+    Only an HMAC of the code is kept (campaigns.otp). `attempts` counts verifications tried; a
+    successful one deletes the row, so a code verifies once.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="one_time_passwords")
+    destination = models.CharField(max_length=32, help_text="E.164 phone number.")
+    reference_id = models.CharField(max_length=48)
+    code_hash = models.CharField(max_length=64)
+    allowed_attempts = models.PositiveSmallIntegerField()
+    attempts = models.PositiveSmallIntegerField(default=0)
+    expires_at = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+    delivery = models.ForeignKey(Delivery, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "destination", "reference_id"], name="otp_one_active_code")
+        ]
+        indexes = [models.Index(fields=["expires_at"], name="otp_expiry")]
+
+    def __str__(self) -> str:
+        return f"OTP for {self.destination} ({self.reference_id})"

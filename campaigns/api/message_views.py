@@ -10,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from campaigns.deliveries import EmailContent, MessageInvalid, Recipient, messages_send
+from campaigns.messages import EmailContent, MessageInvalid, Recipient, messages_send
 from engage.api.errors import BadRequest, request_id_of
 from projects.api.mixins import ProjectScopedMixin
 

@@ -15,7 +15,7 @@ from campaigns.channels import channel_update
 from campaigns.deliveries import (
     LEASE,
     MAX_ATTEMPTS,
-    OutgoingEmail,
+    OutgoingMessage,
     deliveries_create,
     deliveries_send_batch,
     deliveries_sweep,
@@ -75,11 +75,11 @@ def email_channel(project):
 
 def make_endpoint(project, endpoint_id: str, address: str, **fields) -> Endpoint:
     now = timezone.now()
+    fields.setdefault("channel_type", "EMAIL")
     return Endpoint.objects.create(
         project=project,
         endpoint_id=endpoint_id,
         key=endpoint_id.lower(),
-        channel_type="EMAIL",
         address=address,
         effective_date=now,
         creation_date=now,
@@ -88,8 +88,9 @@ def make_endpoint(project, endpoint_id: str, address: str, **fields) -> Endpoint
     )
 
 
-def outgoing(address: str = "ann@example.org", **fields) -> OutgoingEmail:
-    return OutgoingEmail(
+def outgoing(address: str = "ann@example.org", **fields) -> OutgoingMessage:
+    return OutgoingMessage(
+        channel="EMAIL",
         address=address,
         subject="Hello",
         text="Hi there",
@@ -123,7 +124,9 @@ def test_sent_email_carries_sender_unsubscribe_and_both_parts(project, smtp_sink
 
 def test_long_lines_and_bare_newlines_are_delivered_intact(project, smtp_sink):
     text = "line one\nline two\r\n" + "x" * 5000
-    rows = deliveries_create(project, [OutgoingEmail(address="ann@example.org", subject="S", text=text)], enqueue=False)
+    rows = deliveries_create(
+        project, [OutgoingMessage("EMAIL", "ann@example.org", subject="S", text=text)], enqueue=False
+    )
 
     deliveries_send_batch([rows[0].id])
 
@@ -283,3 +286,43 @@ def test_message_ids_are_unique_and_on_the_sender_domain(project, email_channel)
 
     assert rows[0].message_id != rows[1].message_id
     assert all(row.message_id.endswith("@example.com>") for row in rows)
+
+
+def test_sent_email_records_the_transports_id_as_provider_message_id(project, smtp_sink):
+    rows = deliveries_create(project, [outgoing()], enqueue=False)
+
+    outcome = deliveries_send_batch([rows[0].id])[rows[0].id]
+
+    row = Delivery.objects.get()
+    assert row.provider_message_id == rows[0].message_id == outcome.provider_message_id
+
+
+def test_channel_without_transport_fails_permanently_as_unsupported(project, smtp_sink):
+    make_endpoint(project, "D1", "device-token-1", channel_type="ADM")
+    rows = deliveries_create(
+        project,
+        [
+            OutgoingMessage("ADM", "device-token-1", payload={"Title": "Hi", "Body": "There"}, endpoint_key="d1"),
+            outgoing("ann@example.org"),
+        ],
+        enqueue=False,
+    )
+
+    outcomes = deliveries_send_batch([row.id for row in rows])
+
+    adm = Delivery.objects.get(channel="ADM")
+    assert adm.status == DeliveryStatus.FAILED_PERMANENT
+    assert adm.last_error.startswith("UNSUPPORTED_CHANNEL: ")
+    assert adm.payload == {"Title": "Hi", "Body": "There"}
+    assert outcomes[adm.id].unsupported
+    assert deliveries_sweep(timezone.now() + timedelta(days=1)) == []
+    assert Delivery.objects.get(channel="EMAIL").status == DeliveryStatus.SENT  # the email still goes
+    assert [m["To"] for m in smtp_sink.messages] == ["ann@example.org"]
+    assert not Event.objects.exists()  # Pinpoint reports no push events for transactional sends
+
+
+def test_non_email_rows_get_a_plain_idempotency_key(project):
+    rows = deliveries_create(project, [OutgoingMessage("SMS", "+15555550100", payload={"Body": "Hi"})], enqueue=False)
+
+    assert len(rows[0].message_id) == 32
+    assert "@" not in rows[0].message_id
