@@ -9,9 +9,19 @@ saying whether a failure is permanent (do not retry) or transient (retry later).
 from collections.abc import Mapping
 
 from campaigns.models import ChannelKind
+from campaigns.transports.apns import ApnsSandboxTransport, ApnsTransport, ApnsVoipSandboxTransport, ApnsVoipTransport
 from campaigns.transports.base import DeliveryError, Transport
 from campaigns.transports.email import EmailTransport
+from campaigns.transports.fcm import FcmTransport
 
-TRANSPORTS: Mapping[str, type[Transport]] = {ChannelKind.EMAIL: EmailTransport}
+# ADM and BAIDU have no transport: their deliveries end as UNSUPPORTED_CHANNEL.
+TRANSPORTS: Mapping[str, type[Transport]] = {
+    ChannelKind.EMAIL: EmailTransport,
+    ChannelKind.GCM: FcmTransport,
+    ChannelKind.APNS: ApnsTransport,
+    ChannelKind.APNS_SANDBOX: ApnsSandboxTransport,
+    ChannelKind.APNS_VOIP: ApnsVoipTransport,
+    ChannelKind.APNS_VOIP_SANDBOX: ApnsVoipSandboxTransport,
+}
 
 __all__ = ["TRANSPORTS", "DeliveryError", "Transport"]
