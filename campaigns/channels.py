@@ -8,6 +8,12 @@ kind's Pinpoint response. The services at the end are the only writers of Channe
 Update semantics: a member that is not sent keeps its stored value (so `{"Enabled": false}` only
 disables a channel); a member sent as "" or null is cleared. A new channel is enabled unless the
 request says `"Enabled": false`.
+
+Engage extensions: SMS and VOICE carry their provider (Twilio or a signed webhook) and its
+credentials as members marked `extension`. Pinpoint's UpdateSmsChannel/UpdateVoiceChannel have no
+such members (and boto3 refuses unknown ones), so only the Channels page and the admin set them
+(`channel_update(..., extensions=True)`); API requests leave them as stored, and API responses
+never show them.
 """
 
 import json
@@ -25,6 +31,7 @@ from campaigns.models import Channel, ChannelKind
 from engage import crypto
 from engage.api.errors import NotFound
 from engage.api.formats import iso8601
+from engage.webhooks import UrlRefused, check_url
 from projects.models import Project
 
 MASKED = "********"  # stands in for a credential where the model requires one in a response
@@ -39,10 +46,24 @@ class ChannelInvalid(ValueError):
 
 
 def member(
-    label: str, help_text: str = "", *, secret: bool = False, required: bool = False, multiline: bool = False
+    label: str,
+    help_text: str = "",
+    *,
+    secret: bool = False,
+    required: bool = False,
+    multiline: bool = False,
+    extension: bool = False,
 ) -> Any:
-    """A request member: a dataclass field defaulting to None, described for validation and forms."""
-    meta = {"label": label, "help": help_text, "secret": secret, "required": required, "multiline": multiline}
+    """A request member: a dataclass field defaulting to None, described for validation and forms.
+    `extension`: an Engage member that is not part of Pinpoint's request (see the module docstring)."""
+    meta = {
+        "label": label,
+        "help": help_text,
+        "secret": secret,
+        "required": required,
+        "multiline": multiline,
+        "extension": extension,
+    }
     return field(default=None, repr=not secret, metadata=meta)  # no secret in a repr or a log
 
 
@@ -54,6 +75,7 @@ class Member:
     secret: bool
     required: bool
     multiline: bool
+    extension: bool
     choices: tuple[str, ...]
 
 
@@ -75,11 +97,12 @@ class ChannelSettings:
         return frozenset(m.name for m in cls.members() if m.secret)
 
     @classmethod
-    def parse(cls, data: dict[str, Any], *, stored: Self | None = None) -> Self:
-        """The stored settings with the request's members applied, validated; raises ChannelInvalid."""
+    def parse(cls, data: dict[str, Any], *, stored: Self | None = None, extensions: bool = False) -> Self:
+        """The stored settings with the request's members applied, validated; raises ChannelInvalid.
+        Extension members of `data` are applied only with `extensions`."""
         values = {}
         for m in cls.members():
-            if m.name not in data:
+            if m.name not in data or (m.extension and not extensions):
                 values[m.name] = getattr(stored, m.name) if stored is not None else None
                 continue
             value = data[m.name]
@@ -112,6 +135,14 @@ class ChannelSettings:
 
     def stored_settings(self) -> dict[str, str]:
         return {m.name: getattr(self, m.name) for m in self.members() if not m.secret and getattr(self, m.name)}
+
+    def pinpoint_settings(self) -> dict[str, str]:
+        """The non-secret members Pinpoint knows (no Engage extension): what API responses show."""
+        return {k: v for k, v in self.stored_settings().items() if not self.member_named(k).extension}
+
+    @classmethod
+    def member_named(cls, name: str) -> Member:
+        return next(m for m in cls.members() if m.name == name)
 
     def stored_secrets(self) -> dict[str, str]:
         return {m.name: getattr(self, m.name) for m in self.members() if m.secret and getattr(self, m.name)}
@@ -167,11 +198,64 @@ class EmailChannel(ChannelSettings):
         return {**self.stored_settings(), "MessagesPerSecond": self.messages_per_second}
 
 
+PROVIDERS = ("TWILIO", "WEBHOOK")
+
+
 @dataclass(frozen=True)
-class SmsChannel(ChannelSettings):
+class PhoneChannel(ChannelSettings):
+    """SMS and VOICE: Pinpoint's members plus the provider Engage hands messages to (extensions).
+
+    A channel that names a Provider must carry that provider's credentials; one that names none uses
+    the installation's provider (ENGAGE_SMS_PROVIDER / ENGAGE_VOICE_PROVIDER and their settings)."""
+
+    choices = {"Provider": PROVIDERS}
+
+    Provider: str | None = member(
+        "Provider",
+        "TWILIO sends through Twilio's REST API, WEBHOOK posts a signed JSON request to your own service. "
+        "Blank: the server's default provider, if it has one.",
+        extension=True,
+    )
+    TwilioAccountSid: str | None = member(
+        "Twilio account SID", "Your account SID (AC…), from the Twilio console (TWILIO).", extension=True
+    )
+    TwilioAuthToken: str | None = member(
+        "Twilio auth token", "The account's auth token (TWILIO).", secret=True, extension=True
+    )
+    WebhookUrl: str | None = member(
+        "Webhook URL", "The https:// URL Engage posts each message to (WEBHOOK).", extension=True
+    )
+    WebhookSecret: str | None = member(
+        "Webhook secret",
+        "Shared secret, at least 16 characters, that Engage signs each request with (HMAC-SHA256, "
+        "see the help below) (WEBHOOK).",
+        secret=True,
+        extension=True,
+    )
+
+    def check(self) -> Self:
+        if self.Provider == "TWILIO":
+            if not (self.TwilioAccountSid and self.TwilioAuthToken):
+                raise ChannelInvalid("Provider TWILIO needs TwilioAccountSid and TwilioAuthToken.", "TwilioAccountSid")
+            if not re.fullmatch(r"AC[0-9a-fA-F]{32}", self.TwilioAccountSid):
+                raise ChannelInvalid("TwilioAccountSid is AC followed by 32 hex digits.", "TwilioAccountSid")
+        if self.Provider == "WEBHOOK":
+            if not (self.WebhookUrl and self.WebhookSecret):
+                raise ChannelInvalid("Provider WEBHOOK needs WebhookUrl and WebhookSecret.", "WebhookUrl")
+            try:
+                check_url(self.WebhookUrl)
+            except UrlRefused as error:
+                raise ChannelInvalid(f"WebhookUrl: {error}", "WebhookUrl") from None
+            if len(self.WebhookSecret) < 16:
+                raise ChannelInvalid("WebhookSecret must be at least 16 characters.", "WebhookSecret")
+        return self
+
+
+@dataclass(frozen=True)
+class SmsChannel(PhoneChannel):
     kind = ChannelKind.SMS
     title = "SMS"
-    summary = "Text messages through an SMS provider adapter."
+    summary = "Text messages through Twilio or your own signed webhook."
     messages_per_second: ClassVar[int] = 20
 
     SenderId: str | None = member("Sender ID", "Alphanumeric sender shown on phones: 1 to 11 letters or digits.")
@@ -182,21 +266,32 @@ class SmsChannel(ChannelSettings):
             raise ChannelInvalid("SenderId must be 1 to 11 letters, digits or hyphens, with a letter.", "SenderId")
         if self.ShortCode is not None and not re.fullmatch(r"\+?[0-9]{3,15}", self.ShortCode):
             raise ChannelInvalid("ShortCode must be 3 to 15 digits (a leading + is allowed).", "ShortCode")
-        return self
+        return super().check()
 
     def extras(self) -> dict[str, Any]:
         return {
-            **self.stored_settings(),
+            **self.pinpoint_settings(),
             "PromotionalMessagesPerSecond": self.messages_per_second,
             "TransactionalMessagesPerSecond": self.messages_per_second,
         }
 
 
 @dataclass(frozen=True)
-class VoiceChannel(ChannelSettings):
+class VoiceChannel(PhoneChannel):
     kind = ChannelKind.VOICE
     title = "Voice"
-    summary = "Voice calls that read a message aloud, through a voice provider adapter."
+    summary = "Voice calls that read a message aloud, through Twilio or your own signed webhook."
+
+    OriginationNumber: str | None = member(
+        "Calling number",
+        "The number calls come from (E.164, e.g. +15005550006) when a message names none.",
+        extension=True,
+    )
+
+    def check(self) -> Self:
+        if self.OriginationNumber is not None and not re.fullmatch(r"\+[1-9][0-9]{6,14}", self.OriginationNumber):
+            raise ChannelInvalid("OriginationNumber must be an E.164 number, e.g. +15005550006.", "OriginationNumber")
+        return super().check()
 
 
 FCM_SERVICE_FIELDS = ("type", "project_id", "private_key", "client_email")
@@ -366,11 +461,13 @@ def channel_response(channel: Channel) -> dict[str, Any]:
     return {**channel_summary(channel), "Platform": channel.kind, **settings.extras()}
 
 
-def channel_update(project: Project, kind: str, data: dict[str, Any], *, by: str) -> Channel:
+def channel_update(project: Project, kind: str, data: dict[str, Any], *, by: str, extensions: bool = False) -> Channel:
     """Create or update the project's channel of this kind from a Pinpoint request body.
 
     Members not sent keep their stored values; Version goes up by one per update; secrets are
-    re-encrypted. Raises ChannelInvalid (nothing saved) when the result is not a valid channel.
+    re-encrypted. Engage's extension members are taken from `data` only with `extensions` (the
+    Channels page and the admin), never from the Pinpoint API. Raises ChannelInvalid (nothing saved)
+    when the result is not a valid channel.
     """
     spec = CHANNELS[kind]
     enabled = data.get("Enabled")
@@ -378,7 +475,7 @@ def channel_update(project: Project, kind: str, data: dict[str, Any], *, by: str
         raise ChannelInvalid("Enabled must be true or false.", "Enabled")
     with transaction.atomic():
         channel = Channel.objects.select_for_update().filter(project=project, kind=kind).first()
-        settings = spec.parse(data, stored=spec.load(channel) if channel else None)
+        settings = spec.parse(data, stored=spec.load(channel) if channel else None, extensions=extensions)
         now = timezone.now()
         if channel is None:
             channel = Channel(project=project, kind=kind, creation_date=now, version=0, enabled=enabled is not False)

@@ -8,15 +8,20 @@ saying whether a failure is permanent (do not retry) or transient (retry later).
 
 from collections.abc import Mapping
 
-from campaigns.models import ChannelKind
+from campaigns.models import ChannelKind, DeliveryChannel
 from campaigns.transports.apns import ApnsSandboxTransport, ApnsTransport, ApnsVoipSandboxTransport, ApnsVoipTransport
 from campaigns.transports.base import DeliveryError, Transport
+from campaigns.transports.custom import CustomTransport
 from campaigns.transports.email import EmailTransport
 from campaigns.transports.fcm import FcmTransport
+from campaigns.transports.phone import SmsTransport, VoiceTransport
 
 # ADM and BAIDU have no transport: their deliveries end as UNSUPPORTED_CHANNEL.
 TRANSPORTS: Mapping[str, type[Transport]] = {
     ChannelKind.EMAIL: EmailTransport,
+    ChannelKind.SMS: SmsTransport,
+    ChannelKind.VOICE: VoiceTransport,
+    DeliveryChannel.CUSTOM: CustomTransport,
     ChannelKind.GCM: FcmTransport,
     ChannelKind.APNS: ApnsTransport,
     ChannelKind.APNS_SANDBOX: ApnsSandboxTransport,
