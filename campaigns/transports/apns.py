@@ -53,7 +53,8 @@ def _priority(value: Any) -> int | None:
 
 def apns_payload(delivery: Delivery) -> dict[str, Any]:
     """The JSON body: RawContent as-is, else an `aps` dictionary from the message with Data merged at
-    the top level (and `data.pinpoint.deeplink` for URL and DEEP_LINK actions, as Pinpoint sends)."""
+    the top level; the request's Context and, for URL and DEEP_LINK actions, `deeplink` go in
+    `data.pinpoint`, as Pinpoint sends them."""
     payload = delivery.payload
     if payload.get("RawContent"):
         try:
@@ -82,14 +83,27 @@ def apns_payload(delivery: Delivery) -> dict[str, Any]:
         aps["mutable-content"] = 1
     body: dict[str, Any] = dict(payload.get("Data") or {})
     data: dict[str, Any] = {}
+    pinpoint = {str(k): v for k, v in (payload.get("Context") or {}).items()}
     if payload.get("Action") in ("URL", "DEEP_LINK") and payload.get("Url"):
-        data["pinpoint"] = {"deeplink": payload["Url"]}
+        pinpoint["deeplink"] = payload["Url"]
+    if pinpoint:
+        data["pinpoint"] = pinpoint
     if payload.get("MediaUrl"):
         data["media-url"] = payload["MediaUrl"]
     if data and "data" not in body:
         body["data"] = data
     body["aps"] = aps
     return body
+
+
+def apns_id(delivery: Delivery) -> str:
+    """The delivery's message id as a UUID (the MessageId SendMessages answered, when it is 32 hex
+    digits): a delivery sent again after a crash carries the same apns-id."""
+    key = delivery.message_id.strip("<>")
+    try:
+        return str(uuid.UUID(hex=key))
+    except ValueError:
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"engage:{key}"))
 
 
 def apns_headers(delivery: Delivery, channel: ApnsChannel, body: dict[str, Any]) -> dict[str, str]:
@@ -101,12 +115,7 @@ def apns_headers(delivery: Delivery, channel: ApnsChannel, body: dict[str, Any])
         silent = aps.get("content-available") == 1 and not any(k in aps for k in ("alert", "sound", "badge"))
         push_type = "voip" if delivery.channel in VOIP else "background" if silent else "alert"
     priority = _priority(payload.get("Priority")) or (5 if push_type == "background" else 10)
-    # A stable id: the same delivery sent again after a crash carries the same apns-id.
-    headers = {
-        "apns-push-type": push_type,
-        "apns-priority": str(priority),
-        "apns-id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"engage:{delivery.message_id}")),
-    }
+    headers = {"apns-push-type": push_type, "apns-priority": str(priority), "apns-id": apns_id(delivery)}
     if channel.BundleId:
         headers["apns-topic"] = channel.BundleId + (".voip" if delivery.channel in VOIP else "")
     if payload.get("TimeToLive") is not None:

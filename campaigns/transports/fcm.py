@@ -116,6 +116,8 @@ def fcm_message(delivery: Delivery) -> dict[str, Any]:
             data["pinpoint.openApp"] = "true"
         if payload.get("Data"):
             data["pinpoint.jsonBody"] = json.dumps(payload["Data"])
+        for name, value in (payload.get("Context") or {}).items():  # Pinpoint's data.pinpoint object, flat
+            data.setdefault(f"pinpoint.{name}", value)
         message = {"data": _strings({k: v for k, v in data.items() if v})}
         android: dict[str, Any] = {}
         if _priority(payload.get("Priority")):

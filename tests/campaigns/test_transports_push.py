@@ -594,3 +594,97 @@ def test_apns_certificate_unknown_to_the_server_fails_the_handshake(authority, s
 def test_adm_and_baidu_have_no_transport():
     assert ChannelKind.ADM not in TRANSPORTS and ChannelKind.BAIDU not in TRANSPORTS
     assert {ChannelKind.GCM, ChannelKind.APNS, ChannelKind.APNS_SANDBOX, ChannelKind.APNS_VOIP} <= set(TRANSPORTS)
+
+
+# --- SendMessages end to end (boto3 → Engage → loopback providers) ----------------------------------
+
+
+def test_send_messages_gcm_message_reaches_fcm(pinpoint, project, provider, service_account):
+    pinpoint.update_gcm_channel(
+        ApplicationId=project.id, GCMChannelRequest={"Enabled": True, "ServiceJson": json.dumps(service_account)}
+    )
+    google_answers(provider)
+
+    response = pinpoint.send_messages(
+        ApplicationId=project.id,
+        MessageRequest={
+            "Addresses": {FCM_TOKEN: {"ChannelType": "GCM", "Substitutions": {"Name": ["Ann"]}}},
+            "Context": {"campaign": "spring"},
+            "MessageConfiguration": {
+                "GCMMessage": {
+                    "Title": "Hi {{Name}}",
+                    "Body": "Spring sale",
+                    "Action": "URL",
+                    "Url": "https://example.com/spring",
+                    "Data": {"sku": "42"},
+                    "TimeToLive": 120,
+                }
+            },
+        },
+    )["MessageResponse"]
+
+    result = response["Result"][FCM_TOKEN]
+    message = provider.requests_to("/v1/")[0].json()["message"]
+    assert (result["DeliveryStatus"], result["StatusCode"]) == ("SUCCESSFUL", 200)
+    assert message == {
+        "token": FCM_TOKEN,
+        "data": {
+            "pinpoint.notification.title": "Hi Ann",
+            "pinpoint.notification.body": "Spring sale",
+            "pinpoint.url": "https://example.com/spring",
+            "pinpoint.jsonBody": '{"sku": "42"}',
+            "pinpoint.campaign": "spring",
+        },
+        "android": {"ttl": "120s"},
+    }
+    assert Delivery.objects.get().provider_message_id == "projects/engage-demo/messages/1"
+
+
+def test_send_messages_apns_message_to_an_endpoint_reaches_apns(pinpoint, project, provider, apple_key):
+    pinpoint.update_apns_channel(
+        ApplicationId=project.id, APNSChannelRequest={"Enabled": True, **apns_settings(apple_key)}
+    )
+    pinpoint.update_endpoint(
+        ApplicationId=project.id,
+        EndpointId="phone-1",
+        EndpointRequest={"ChannelType": "APNS", "Address": DEVICE, "Attributes": {"Plan": ["gold"]}},
+    )
+    apple_answers(provider)
+
+    response = pinpoint.send_messages(
+        ApplicationId=project.id,
+        MessageRequest={
+            "Endpoints": {"phone-1": {}},
+            "MessageConfiguration": {
+                "APNSMessage": {"Title": "Your {{Attributes.Plan}} plan", "Body": "renews", "Badge": 1, "Sound": "ping"}
+            },
+        },
+    )["MessageResponse"]
+
+    result = response["EndpointResult"]["phone-1"]
+    (request,) = provider.received
+    assert (result["DeliveryStatus"], result["StatusCode"]) == ("SUCCESSFUL", 200)
+    assert request.http_version == "2" and request.path == f"/3/device/{DEVICE}"
+    assert request.json() == {
+        "aps": {"alert": {"title": "Your gold plan", "body": "renews"}, "sound": "ping", "badge": 1}
+    }
+    assert str(uuid.UUID(hex=result["MessageId"])) == request.headers["apns-id"]
+
+
+def test_send_messages_to_an_unregistered_apns_token_is_a_permanent_failure(pinpoint, project, provider, apple_key):
+    pinpoint.update_apns_channel(
+        ApplicationId=project.id, APNSChannelRequest={"Enabled": True, **apns_settings(apple_key)}
+    )
+    apple_answers(provider, lambda r: (410, {}, {"reason": "Unregistered", "timestamp": 1700000000000}))
+
+    response = pinpoint.send_messages(
+        ApplicationId=project.id,
+        MessageRequest={
+            "Addresses": {DEVICE: {"ChannelType": "APNS"}},
+            "MessageConfiguration": {"APNSMessage": {"Body": "hello"}},
+        },
+    )["MessageResponse"]
+
+    result = response["Result"][DEVICE]
+    assert (result["DeliveryStatus"], result["StatusCode"]) == ("PERMANENT_FAILURE", 410)
+    assert "Unregistered" in result["StatusMessage"]
