@@ -12,6 +12,7 @@ from audience.models import (
     AudienceUser,
     Endpoint,
     Event,
+    EventStream,
     ExportJob,
     ImportFailure,
     ImportJob,
@@ -127,4 +128,23 @@ class ImportFailureAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(EventStream)
+class EventStreamAdmin(admin.ModelAdmin):
+    """Where each project's events are shipped and how it goes (last error, records sent). Read-only:
+    PutEventStream and DeleteEventStream (or the Event stream page) change it."""
+
+    list_display = ["project", "destination_stream_arn", "records_sent", "last_success_at", "attempts", "last_error_at"]
+    search_fields = ["project__id", "project__name", "destination_stream_arn"]
+    readonly_fields = [f.name for f in EventStream._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # created with PutEventStream, which checks the destination
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
         return False

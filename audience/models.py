@@ -10,6 +10,7 @@ import hashlib
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 from projects.models import Project, new_resource_id
@@ -186,6 +187,9 @@ class Event(models.Model):
     app_version_code = models.CharField(max_length=64, blank=True)
     client_sdk_version = models.CharField(max_length=64, blank=True)
     sdk_name = models.CharField(max_length=64, blank=True)
+    # True while the event waits for the project's event stream; NULL otherwise (the project had no
+    # stream when it was stored, or it was shipped). Only waiting rows are in the partial index.
+    stream_pending = models.BooleanField(null=True, blank=True, editable=False)
 
     class Meta:
         constraints = [
@@ -195,6 +199,7 @@ class Event(models.Model):
         indexes = [
             models.Index(fields=["project", "event_type", "timestamp"], name="event_type_time"),
             models.Index(fields=["project", "endpoint_key", "timestamp"], name="event_endpoint_time"),
+            models.Index(fields=["project", "id"], name="event_stream_pending", condition=Q(stream_pending=True)),
         ]
 
     def __str__(self) -> str:
@@ -413,3 +418,30 @@ class ExportJob(Job):
 
     def __str__(self) -> str:
         return f"{self.id} ({self.status})"
+
+
+class EventStream(models.Model):
+    """PutEventStream: where a project's events are shipped (Kinesis, Firehose or an HTTPS webhook),
+    and how shipping goes. One per project. Events stored while it exists carry `stream_pending`;
+    a worker holding the lease ships them in batches (audience.streams)."""
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="event_stream")
+    destination_stream_arn = models.CharField(max_length=2048, help_text="Kinesis or Firehose ARN, or webhook URL.")
+    role_arn = models.CharField(max_length=2048, blank=True, help_text="Stored and echoed; never assumed.")
+    created_at = models.DateTimeField(default=timezone.now)
+    last_modified_date = models.DateTimeField(default=timezone.now)
+    last_updated_by = models.CharField(max_length=512, blank=True)
+
+    # Shipping: one worker at a time holds the lease; failures back off; errors are kept for the page.
+    lease_until = models.DateTimeField(null=True, blank=True)
+    lease_token = models.CharField(max_length=32, blank=True)
+    wake_queued = models.BooleanField(default=False, help_text="A shipping task is queued (coalesces wake-ups).")
+    attempts = models.PositiveIntegerField(default=0, help_text="Failed attempts in a row.")
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    records_sent = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return self.destination_stream_arn

@@ -22,6 +22,7 @@ from audience.models import (
     cohort_of,
     endpoint_key,
 )
+from audience.streams.services import events_insert
 from audience.validation import EndpointInvalid, EndpointWrite, EventWrite
 from projects.models import Project
 
@@ -352,7 +353,7 @@ def events_put(
                 activity[key] = max(activity.get(key, event.timestamp), min(event.timestamp, now))
                 event_results[event_id] = (202, "Accepted")
             results[endpoint_id] = EventBatchResult(endpoint=endpoint_status, events=event_results)
-        Event.objects.bulk_create(rows, ignore_conflicts=True)
+        events_insert(rows)  # also marks them for the project's event stream, if any
         for key, moment in activity.items():
             Endpoint.objects.filter(project=project, key=key).filter(
                 Q(last_active_at__isnull=True) | Q(last_active_at__lt=moment)
@@ -390,7 +391,7 @@ class SystemEvent:
 
 def events_record(events: Sequence[SystemEvent]) -> None:
     """Store system events; idempotent per (project, endpoint, event id), like PutEvents."""
-    Event.objects.bulk_create(
+    events_insert(
         [
             Event(
                 project_id=e.project_id,
@@ -401,6 +402,5 @@ def events_record(events: Sequence[SystemEvent]) -> None:
                 attributes=e.attributes,
             )
             for e in events
-        ],
-        ignore_conflicts=True,
+        ]
     )

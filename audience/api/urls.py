@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from audience.api import segment_views, views
+from audience.api import segment_views, stream_views, views
 
 # Any endpoint id reaches the view (which explains what is wrong with a bad one); only the in-app
 # messages sub-resource is left to its own route.
@@ -20,6 +20,7 @@ urlpatterns = [
         name="pinpoint-attributes",
     ),
     path("apps/<str:application_id>/events", views.EventsView.as_view(), name="pinpoint-events"),
+    path("apps/<str:application_id>/eventstream", stream_views.EventStreamView.as_view(), name="pinpoint-event-stream"),
     path("apps/<str:application_id>/jobs/import", views.ImportJobsView.as_view(), name="pinpoint-import-jobs"),
     path(
         "apps/<str:application_id>/jobs/import/<str:job_id>", views.ImportJobView.as_view(), name="pinpoint-import-job"
