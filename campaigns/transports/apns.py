@@ -29,7 +29,7 @@ from campaigns.channels import ApnsChannel
 from campaigns.models import ChannelKind, Delivery
 from campaigns.transports.base import DeliveryError
 from campaigns.transports.http import ERROR_TEXT_LIMIT, post
-from campaigns.transports.push import ChannelCache, TokenCache, push_client, retry_after
+from campaigns.transports.push import ChannelCache, TokenCache, integer, push_client, retry_after
 
 PROVIDER_TOKEN_LIFETIME = 50 * 60  # seconds
 VOIP = frozenset({ChannelKind.APNS_VOIP, ChannelKind.APNS_VOIP_SANDBOX})
@@ -73,8 +73,9 @@ def apns_payload(delivery: Delivery) -> dict[str, Any]:
             aps["alert"] = alert
         if payload.get("Sound"):
             aps["sound"] = payload["Sound"]
-    if payload.get("Badge") is not None:
-        aps["badge"] = int(payload["Badge"])
+    badge = integer(payload, "Badge")
+    if badge is not None:
+        aps["badge"] = badge
     if payload.get("Category"):
         aps["category"] = payload["Category"]
     if payload.get("ThreadId"):
@@ -118,23 +119,28 @@ def apns_headers(delivery: Delivery, channel: ApnsChannel, body: dict[str, Any])
     headers = {"apns-push-type": push_type, "apns-priority": str(priority), "apns-id": apns_id(delivery)}
     if channel.BundleId:
         headers["apns-topic"] = channel.BundleId + (".voip" if delivery.channel in VOIP else "")
-    if payload.get("TimeToLive") is not None:
-        ttl = int(payload["TimeToLive"])
+    ttl = integer(payload, "TimeToLive")
+    if ttl is not None:
         headers["apns-expiration"] = "0" if ttl <= 0 else str(int(time.time()) + ttl)
     if payload.get("CollapseId"):
         headers["apns-collapse-id"] = str(payload["CollapseId"])[:64]
     return headers
 
 
-def _apns_error(response: httpx.Response) -> DeliveryError:
-    """Apple's answer as DeliveryError: BadDeviceToken, Unregistered (410), DeviceTokenNotForTopic...
-    are permanent; TooManyRequests, InternalServerError, ServiceUnavailable are transient."""
-    status = response.status_code
+def _reason(response: httpx.Response) -> str:
     try:
-        reason = str(response.json().get("reason", ""))
+        return str(response.json().get("reason", ""))
     except (ValueError, AttributeError):
-        reason = " ".join(response.text.split())[:ERROR_TEXT_LIMIT]
-    transient = reason in TRANSIENT_REASONS or (not reason and (status == 429 or status >= 500))
+        return ""
+
+
+def _apns_error(response: httpx.Response) -> DeliveryError:
+    """Apple's answer as DeliveryError: BadDeviceToken, Unregistered (410), DeviceTokenNotForTopic and
+    other 4xx reasons are permanent; TooManyRequests, InternalServerError, ServiceUnavailable (any
+    429 or 5xx) are transient."""
+    status = response.status_code
+    reason = _reason(response) or " ".join(response.text.split())[:ERROR_TEXT_LIMIT]
+    transient = reason in TRANSIENT_REASONS or status == 429 or status >= 500
     what = "could not take the message now" if transient else "refused the message"
     message = f"APNs {what}: HTTP {status} {reason}".rstrip()
     if status == 410:
@@ -254,13 +260,6 @@ class ApnsTransport:
         if response.status_code != 200:
             raise _apns_error(response)
         return response.headers.get("apns-id", headers["apns-id"])
-
-
-def _reason(response: httpx.Response) -> str:
-    try:
-        return str(response.json().get("reason", ""))
-    except (ValueError, AttributeError):
-        return ""
 
 
 class ApnsSandboxTransport(ApnsTransport):

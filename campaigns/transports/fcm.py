@@ -14,6 +14,7 @@ Pinpoint/Amplify Android SDKs read (`pinpoint.notification.title`, `pinpoint.jso
 import json
 import time
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import jwt
@@ -23,7 +24,7 @@ from campaigns.channels import GcmChannel
 from campaigns.models import ChannelKind, Delivery
 from campaigns.transports.base import DeliveryError
 from campaigns.transports.http import ERROR_TEXT_LIMIT, post
-from campaigns.transports.push import ChannelCache, TokenCache, push_client, retry_after
+from campaigns.transports.push import ChannelCache, TokenCache, integer, push_client, retry_after
 
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
@@ -122,8 +123,9 @@ def fcm_message(delivery: Delivery) -> dict[str, Any]:
         android: dict[str, Any] = {}
         if _priority(payload.get("Priority")):
             android["priority"] = _priority(payload.get("Priority"))
-        if payload.get("TimeToLive") is not None:
-            android["ttl"] = f"{int(payload['TimeToLive'])}s"
+        ttl = integer(payload, "TimeToLive")
+        if ttl is not None:
+            android["ttl"] = f"{max(ttl, 0)}s"
         if payload.get("CollapseKey"):
             android["collapse_key"] = payload["CollapseKey"]
         if payload.get("RestrictedPackageName"):
@@ -238,7 +240,8 @@ class FcmTransport:
         key = TokenCache.key(
             account.get("client_email", ""), account.get("token_uri", ""), account.get("private_key", "")
         )
-        url = f"{settings.ENGAGE_FCM_URL.rstrip('/')}/v1/projects/{account['project_id']}/messages:send"
+        project = quote(str(account["project_id"]), safe="")
+        url = f"{settings.ENGAGE_FCM_URL.rstrip('/')}/v1/projects/{project}/messages:send"
         for attempt in (1, 2):
             token = tokens.get(key, lambda: self._fetch_token(account))
             response = post(

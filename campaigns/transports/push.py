@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from functools import cache
+from typing import Any
 
 import httpx
 from django.conf import settings
@@ -51,6 +52,18 @@ def retry_after(response: httpx.Response) -> str:
     """' (Retry-After: N s)' when the provider asked for a delay in seconds, for the error message."""
     value = response.headers.get("retry-after", "").strip()
     return f" (Retry-After: {value} s)" if value.isdigit() else ""
+
+
+def integer(payload: dict[str, Any], member: str) -> int | None:
+    """The payload's integer member (TimeToLive, Badge: campaigns send them as strings too), or None;
+    raises a permanent DeliveryError when it is not a whole number."""
+    value = payload.get(member)
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise DeliveryError(f"{member} must be a whole number, not {value!r}.", permanent=True, code=400) from None
 
 
 class ChannelCache:

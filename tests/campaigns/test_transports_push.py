@@ -466,6 +466,24 @@ def test_apns_raw_content_is_sent_as_is(provider, apns_channel, project):
     assert request.headers["apns-push-type"] == "alert"
 
 
+def test_apns_numbers_sent_as_strings_are_read(provider, apns_channel, project):
+    apple_answers(provider)
+
+    send(ApnsTransport(), push_delivery(project, "APNS", DEVICE, Body="hi", Badge="2", TimeToLive="0"))
+
+    (request,) = provider.received
+    assert request.json()["aps"]["badge"] == 2
+    assert request.headers["apns-expiration"] == "0"
+
+
+def test_apns_badge_that_is_not_a_number_fails_permanently(provider, apns_channel, project):
+    with pytest.raises(DeliveryError) as failure:
+        send(ApnsTransport(), push_delivery(project, "APNS", DEVICE, Body="hi", Badge="many"))
+
+    assert failure.value.permanent and "Badge" in failure.value.message
+    assert provider.received == []
+
+
 def test_apns_voip_channel_uses_the_voip_topic_and_push_type(provider, project, apple_key):
     channel_update(project, "APNS_VOIP", apns_settings(apple_key), by="t")
     apple_answers(provider)
