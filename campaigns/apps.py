@@ -6,7 +6,11 @@ class CampaignsConfig(AppConfig):
     verbose_name = "Campaigns"
 
     def ready(self) -> None:
+        from anymail.signals import tracking
+
         from campaigns.templates import template_for_tagging
+        from campaigns.tracking_views import anymail_tracking_received
         from projects import tagging
 
         tagging.register_account("templates", template_for_tagging)
+        tracking.connect(anymail_tracking_received, dispatch_uid="engage.anymail_tracking")

@@ -1,5 +1,6 @@
 """Engage settings: one file, driven by environment variables (see .env.example)."""
 
+import json
 import os
 from pathlib import Path
 
@@ -47,6 +48,7 @@ INSTALLED_APPS = [
     "django_filters",
     "django_q",
     "import_export",
+    "anymail",
     "engage",
     "projects",
     "audience",
@@ -139,6 +141,19 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS")
 EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL")
 EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "30"))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "engage@localhost")
+# django-anymail's settings (the provider's API key, <ESP>_API_URL, WEBHOOK_SECRET...), one JSON object;
+# used when EMAIL_BACKEND names an anymail backend ("anymail.backends.postmark.EmailBackend"...).
+try:
+    ANYMAIL = json.loads(os.environ.get("ANYMAIL", "") or "{}")
+except ValueError as error:
+    raise ImproperlyConfigured(f"ANYMAIL must be a JSON object: {error}") from None
+if not isinstance(ANYMAIL, dict):
+    raise ImproperlyConfigured("ANYMAIL must be a JSON object, {...}.")
+# The URL recipients reach this server at, for links in emails: open pixel, click redirects,
+# one-click unsubscribe. Empty: none of them (List-Unsubscribe is then a mailto only).
+ENGAGE_PUBLIC_URL = os.environ.get("ENGAGE_PUBLIC_URL", "http://127.0.0.1:8000" if DEBUG else "").rstrip("/")
+# Open and click tracking in HTML email (needs ENGAGE_PUBLIC_URL); 0 turns it off.
+ENGAGE_EMAIL_TRACKING = env_bool("ENGAGE_EMAIL_TRACKING", True)
 
 # Identity used in ARNs (arn:aws:mobiletargeting:{region}:{account}:apps/{id}).
 ENGAGE_ACCOUNT_ID = os.environ.get("ENGAGE_ACCOUNT_ID", "000000000000")

@@ -26,5 +26,6 @@ urlpatterns = [
     path("", include("projects.urls")),
     path("", include("audience.urls")),
     path("", include("campaigns.urls")),
+    path("", include("campaigns.tracking_urls")),  # public: email links, provider webhooks
     path("", include("journeys.urls")),
 ]

@@ -1,15 +1,24 @@
-"""EMAIL through Django's email backends (SMTP by default, EMAIL_HOST...)."""
+"""EMAIL through Django's email backends: SMTP by default (EMAIL_HOST...), any django-anymail provider
+(EMAIL_BACKEND="anymail.backends.postmark.EmailBackend"...) by configuration."""
 
 import contextlib
 import smtplib
 from email.utils import formataddr, parseaddr
 from typing import Any
 
+from anymail.backends.base import AnymailBaseBackend
+from anymail.exceptions import AnymailError, AnymailRecipientsRefused
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.mail import EmailMultiAlternatives, get_connection
 
+from campaigns import tracking
 from campaigns.models import Delivery
 from campaigns.transports.base import DeliveryError
+
+# Provider API answers worth retrying: timeouts, rate limits, their own faults, and refused
+# credentials (a configuration fix makes the queued rows go out, rather than failing them for good).
+_TRANSIENT_HTTP = frozenset({401, 403, 408, 409, 425, 429})
 
 
 def _text(value: Any) -> str:
@@ -34,18 +43,54 @@ def _smtp_error(error: Exception) -> DeliveryError:
     return DeliveryError(f"SMTP connection failed: {type(error).__name__}: {error}", permanent=False)
 
 
-class EmailTransport:
-    """Email through Django's email backend (SMTP by default, EMAIL_HOST...), one connection per batch.
+def _provider_error(error: AnymailError) -> DeliveryError:
+    """An anymail provider's refusal: 4xx answers are permanent for this message (but the transient
+    ones above), 5xx and unreachable providers (no status: code None) are transient."""
+    status = getattr(error, "status_code", None)
+    text = " ".join(str(error).split())[:500]
+    if isinstance(error, AnymailRecipientsRefused):
+        return DeliveryError(f"The provider refused the recipient: {text}", permanent=True, code=status or 400)
+    if status is None:
+        if error.__cause__ is not None:  # the request failed: the provider could not be reached
+            return DeliveryError(f"Provider unreachable: {text}", permanent=False)
+        return DeliveryError(f"Provider: {text}", permanent=True, code=400)  # anymail's own checks
+    return DeliveryError(
+        f"Provider HTTP {status}: {text}",
+        permanent=400 <= status < 500 and status not in _TRANSIENT_HTTP,
+        code=status,
+    )
 
-    Headers: the delivery's stable Message-ID, and `List-Unsubscribe: <mailto:FROM?subject=unsubscribe>`
-    — a mailto to the sender until Engage's one-click unsubscribe link exists.
+
+def _header(headers: dict[str, str], name: str) -> str | None:
+    return next((key for key in headers if key.lower() == name.lower()), None)
+
+
+class EmailTransport:
+    """Email through Django's email backend, one connection per batch.
+
+    Headers: the delivery's stable Message-ID; `List-Unsubscribe` with Engage's one-click link and a
+    mailto to the sender, and `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058) — the
+    mailto alone without ENGAGE_PUBLIC_URL; a List-Unsubscribe the message sets itself wins. With
+    tracking on, HTML gets an open pixel and click redirects (campaigns.tracking) and an anymail
+    provider's own tracking is turned off, so nothing is counted twice.
+
+    `send` returns the provider's message id: an anymail provider's own id, or for SMTP our Message-ID.
+    Anymail providers also get metadata naming the delivery, which their webhooks echo back.
     """
 
     def __init__(self) -> None:
-        self.connection = get_connection(fail_silently=False)
+        self.setup_error = ""
+        try:
+            self.connection = get_connection(fail_silently=False)
+        except ImproperlyConfigured as error:  # an anymail backend without its API key...
+            self.connection = None
+            self.setup_error = str(error)
+        self.anymail = isinstance(self.connection, AnymailBaseBackend)
         self._open = False
 
     def open(self) -> None:
+        if self.connection is None:
+            raise DeliveryError(f"The email backend is not configured: {self.setup_error}", permanent=False)
         try:
             self.connection.open()
         except (OSError, smtplib.SMTPException) as error:
@@ -54,7 +99,7 @@ class EmailTransport:
 
     def close(self) -> None:
         if self._open:
-            with contextlib.suppress(OSError, smtplib.SMTPException):
+            with contextlib.suppress(OSError, smtplib.SMTPException, AnymailError):
                 self.connection.close()
             self._open = False
 
@@ -63,10 +108,18 @@ class EmailTransport:
         _, sender = parseaddr(from_address)
         headers = {h["Name"]: h["Value"] for h in delivery.headers if h.get("Name")}
         headers["Message-ID"] = delivery.message_id
-        headers.setdefault("List-Unsubscribe", f"<mailto:{sender}?subject=unsubscribe>")
+        if _header(headers, "List-Unsubscribe") is None:
+            mailto = f"<mailto:{sender}?subject=unsubscribe>"
+            one_click = tracking.unsubscribe_url(delivery)
+            headers["List-Unsubscribe"] = f"<{one_click}>, {mailto}" if one_click else mailto
+            if one_click:
+                headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         # Django serialises with CRLF line ends and quoted-printable for lines over 998 characters.
         text = delivery.text.replace("\r\n", "\n")
         html = delivery.html.replace("\r\n", "\n")
+        track = tracking.tracking_enabled()
+        if html and track:
+            html = tracking.html_track(html, delivery)
         email = EmailMultiAlternatives(
             subject=" ".join(delivery.subject.splitlines()),
             body=text or html,
@@ -79,17 +132,29 @@ class EmailTransport:
             email.attach_alternative(html, "text/html")
         elif html:
             email.content_subtype = "html"
+        if self.anymail:
+            email.metadata = {
+                tracking.METADATA_PROJECT: delivery.project_id,
+                tracking.METADATA_MESSAGE: delivery.message_id.strip("<>"),
+            }
+            if track:
+                email.track_opens = email.track_clicks = False
         return email
 
     def send(self, delivery: Delivery) -> str:
         """Send one delivery; returns the provider's message id (for SMTP: our Message-ID)."""
         if not self._open:
             self.open()
+        email = self.message(delivery)
         try:
-            self.connection.send_messages([self.message(delivery)])
+            self.connection.send_messages([email])
+        except AnymailError as error:
+            raise _provider_error(error) from error
         except (OSError, smtplib.SMTPException) as error:
             failure = _smtp_error(error)
             if not isinstance(error, smtplib.SMTPRecipientsRefused | smtplib.SMTPDataError):
                 self.close()  # the connection may be broken: the next message opens a new one
             raise failure from error
+        if self.anymail:
+            return str(email.anymail_status.message_id or delivery.message_id)
         return delivery.message_id
