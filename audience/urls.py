@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from audience import segment_pages, views
+from audience import segment_pages, stream_pages, views
 
 app_name = "audience"
 urlpatterns = [
@@ -8,6 +8,7 @@ urlpatterns = [
     path("", include("audience.import_urls")),
     # Endpoint ids may hold any character but $ { }, slashes and spaces included.
     path("audience/endpoints/<path:endpoint_id>", views.endpoint_detail, name="endpoint"),
+    path("audience/event-stream/", stream_pages.event_stream, name="event_stream"),
     path("segments/", segment_pages.segments, name="segments"),
     path("segments/new/", segment_pages.segment_new, name="segment_new"),
     path("segments/estimate/", segment_pages.segment_estimate, name="segment_estimate"),

@@ -13,6 +13,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from engage.webhooks import project_secret
 from projects.forms import (
     AccessKeyCreateForm,
     ApplicationSettingsForm,
@@ -103,6 +104,7 @@ def _settings_page(request: HttpRequest, **forms) -> HttpResponse:
     if can_write:
         context["rename_form"] = forms.get("rename_form") or ProjectRenameForm(initial={"name": project.name})
         context["settings_form"] = forms.get("settings_form") or ApplicationSettingsForm.for_settings(current)
+        context["webhook_secret"] = project_secret(project.pk)
     if is_owner:
         context["member_form"] = forms.get("member_form") or MemberAddForm(project=project)
     return render(request, "projects/settings.html", context)
