@@ -6,9 +6,10 @@ import botocore
 import pytest
 from botocore.exceptions import ClientError
 
-from campaigns.channels import CHANNELS, channel_summary, channels_list
+from campaigns.channels import CHANNELS, ChannelInvalid, SmsChannel, channel_summary, channel_update, channels_list
 from campaigns.models import Channel, ChannelKind
 from projects.models import Role
+from tests.conftest import send_signed
 from tests.factories import MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -315,3 +316,86 @@ def test_listing_every_channel_takes_one_query(pinpoint, project, django_assert_
         summaries = [channel_summary(channel) for channel in channels_list(project)]
 
     assert [s["Id"] for s in summaries] == [kind.lower() for kind in ChannelKind.values]
+
+
+TWILIO_SID = "AC" + "0123456789abcdef" * 2
+
+
+@pytest.mark.parametrize(("kind", "method", "shape"), [("SMS", "sms", "SMS"), ("VOICE", "voice", "Voice")])
+def test_provider_settings_and_secrets_are_not_returned_by_the_api(pinpoint, project, kind, method, shape):
+    channel_update(
+        project,
+        kind,
+        {
+            "Provider": "WEBHOOK",
+            "WebhookUrl": "https://hooks.example.com/sms",
+            "WebhookSecret": "webhook-secret-1234567",
+        },
+        by="page",
+        extensions=True,
+    )
+
+    response = getattr(pinpoint, f"get_{method}_channel")(ApplicationId=project.id)[f"{shape}ChannelResponse"]
+    raw = json.dumps(response, default=str)
+
+    assert response["HasCredential"] is True
+    assert not {"Provider", "WebhookUrl", "WebhookSecret", "TwilioAuthToken"} & set(response)
+    assert "webhook-secret-1234567" not in raw
+    assert "hooks.example.com" not in raw
+
+
+def test_api_updates_keep_the_stored_provider_and_cannot_set_one(live_server, access_key, project):
+    channel_update(
+        project,
+        "SMS",
+        {"Provider": "TWILIO", "TwilioAccountSid": TWILIO_SID, "TwilioAuthToken": "token-kept-1"},
+        by="page",
+        extensions=True,
+    )
+    body = {"SenderId": "Engage", "Provider": "WEBHOOK", "TwilioAuthToken": "token-from-api"}
+
+    answer = send_signed(
+        live_server,
+        "PUT",
+        f"/v1/apps/{project.id}/channels/sms",
+        key_id=access_key[0],
+        secret=access_key[1],
+        body=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+
+    assert answer.status == 200
+    stored = SmsChannel.load(Channel.objects.get(project=project, kind="SMS"))
+    assert (stored.SenderId, stored.Provider, stored.TwilioAuthToken) == ("Engage", "TWILIO", "token-kept-1")
+
+
+def test_provider_secrets_are_stored_encrypted(project):
+    channel_update(
+        project,
+        "SMS",
+        {"Provider": "TWILIO", "TwilioAccountSid": TWILIO_SID, "TwilioAuthToken": "token-at-rest-1"},
+        by="page",
+        extensions=True,
+    )
+
+    channel = Channel.objects.get(project=project, kind="SMS")
+    assert "token-at-rest-1" not in json.dumps(channel.settings) + channel.secrets_encrypted
+    assert channel.settings["Provider"] == "TWILIO"
+
+
+@pytest.mark.parametrize(
+    ("members", "culprit"),
+    [
+        ({"Provider": "TWILIO"}, "TwilioAccountSid"),
+        ({"Provider": "TWILIO", "TwilioAccountSid": "AC1", "TwilioAuthToken": "x"}, "TwilioAccountSid"),
+        ({"Provider": "WEBHOOK", "WebhookUrl": "http://example.com/", "WebhookSecret": "s" * 20}, "WebhookUrl"),
+        ({"Provider": "WEBHOOK", "WebhookUrl": "https://example.com/", "WebhookSecret": "short"}, "WebhookSecret"),
+        ({"Provider": "CARRIER-PIGEON"}, "Provider"),
+    ],
+)
+def test_incomplete_provider_settings_are_refused(project, members, culprit):
+    with pytest.raises(ChannelInvalid) as invalid:
+        channel_update(project, "SMS", members, by="page", extensions=True)
+
+    assert invalid.value.member == culprit
+    assert not Channel.objects.filter(project=project, kind="SMS").exists()
