@@ -1,6 +1,7 @@
 import pytest
 from botocore.exceptions import ClientError
 
+from campaigns.channels import channel_update
 from campaigns.models import Delivery, DeliveryStatus
 from projects.models import Role
 from tests.campaigns import test_deliveries
@@ -21,13 +22,23 @@ SIMPLE = {
 }
 
 
+@pytest.fixture(autouse=True)
+def providers_on_loopback(settings):
+    """Every provider URL at a closed loopback port: a test here never reaches outside, whatever
+    transports are registered (these tests check what is rendered and stored, not the providers)."""
+    closed = f"http://127.0.0.1:{test_deliveries.free_port()}"
+    settings.ENGAGE_TWILIO_API_URL = settings.ENGAGE_FCM_URL = closed
+    settings.ENGAGE_APNS_URL = settings.ENGAGE_APNS_SANDBOX_URL = closed
+    settings.ENGAGE_SMS_WEBHOOK_URL = closed
+
+
 @pytest.fixture
 def email_on(pinpoint, project):
     pinpoint.update_email_channel(ApplicationId=project.id, EmailChannelRequest=EMAIL_CHANNEL)
 
 
 def endpoint(pinpoint, project, endpoint_id: str, address: str, **extra) -> None:
-    request = {"ChannelType": "EMAIL", "Address": address, **extra}
+    request = {"ChannelType": "EMAIL", "Address": address, **extra}  # ChannelType in extra wins
     pinpoint.update_endpoint(ApplicationId=project.id, EndpointId=endpoint_id, EndpointRequest=request)
 
 
@@ -134,30 +145,6 @@ def test_unknown_and_duplicate_recipients(pinpoint, project, email_on, smtp_sink
     assert len(smtp_sink.messages) == 1
 
 
-def test_other_channels_are_refused_whole(pinpoint, project, email_on, smtp_sink):
-    with pytest.raises(ClientError) as sms:
-        pinpoint.send_messages(
-            ApplicationId=project.id,
-            MessageRequest={
-                "Addresses": {"+15555550100": {"ChannelType": "SMS"}, "ann@example.org": {"ChannelType": "EMAIL"}},
-                "MessageConfiguration": SIMPLE,
-            },
-        )
-    with pytest.raises(ClientError) as push:
-        pinpoint.send_messages(
-            ApplicationId=project.id,
-            MessageRequest={
-                "Addresses": {"ann@example.org": {"ChannelType": "EMAIL"}},
-                "MessageConfiguration": {**SIMPLE, "SMSMessage": {"Body": "hi"}},
-            },
-        )
-
-    for error in (sms, push):
-        assert error.value.response["Error"]["Code"] == "BadRequestException"
-        assert "EMAIL only so far" in error.value.response["Error"]["Message"]
-    assert smtp_sink.messages == []
-
-
 def test_disabled_email_channel_is_a_bad_request(pinpoint, project, smtp_sink):
     with pytest.raises(ClientError) as error:
         pinpoint.send_messages(
@@ -200,3 +187,218 @@ def test_viewer_cannot_send(pinpoint, project, email_on, smtp_sink, pinpoint_for
 
     assert error.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
     assert smtp_sink.messages == []
+
+
+def enable(project, kind: str, **settings) -> None:
+    channel_update(project, kind, {"Enabled": True, **settings}, by="test")
+
+
+def send(pinpoint, project, **request) -> dict:
+    return pinpoint.send_messages(ApplicationId=project.id, MessageRequest=request)["MessageResponse"]
+
+
+def test_sms_address_takes_its_channel_message_and_the_channel_sender(pinpoint, project):
+    enable(project, "SMS", SenderId="Engage")
+
+    send(
+        pinpoint,
+        project,
+        Addresses={"+15555550100": {"ChannelType": "SMS", "Substitutions": {"Name": ["Ann"]}}},
+        MessageConfiguration={
+            "DefaultMessage": {"Body": "default body"},
+            "SMSMessage": {
+                "Body": "Hi {{Name}}, code {{Code}} & more",
+                "MessageType": "TRANSACTIONAL",
+                "Substitutions": {"Name": ["friend"], "Code": ["42"]},
+            },
+        },
+    )
+
+    row = Delivery.objects.get()
+    assert (row.channel, row.address) == ("SMS", "+15555550100")
+    assert row.payload["Body"] == "Hi Ann, code 42 & more"  # address > message; text parts are not escaped
+    assert (row.payload["SenderId"], row.payload["MessageType"]) == ("Engage", "TRANSACTIONAL")
+    assert "Substitutions" not in row.payload
+
+
+def test_default_message_serves_channels_without_their_own(pinpoint, project):
+    enable(project, "SMS")
+    enable(project, "VOICE")
+
+    send(
+        pinpoint,
+        project,
+        Addresses={"+15555550100": {"ChannelType": "SMS"}, "+15555550101": {"ChannelType": "VOICE"}},
+        MessageConfiguration={
+            "DefaultMessage": {"Body": "Hello {{Who}}", "Substitutions": {"Who": ["you"]}},
+            "VoiceMessage": {"LanguageCode": "en-US", "VoiceId": "Joanna"},
+        },
+    )
+
+    sms, voice = Delivery.objects.order_by("id")
+    assert sms.payload == {"Body": "Hello you"}
+    assert voice.payload == {"Body": "Hello you", "LanguageCode": "en-US", "VoiceId": "Joanna"}
+
+
+def test_push_endpoint_layers_platform_over_default_push_over_default(pinpoint, project):
+    enable(project, "GCM", ApiKey="server-key")
+    endpoint(pinpoint, project, "phone-1", "device-token-1", ChannelType="GCM", Attributes={"Team": ["Reds"]})
+
+    send(
+        pinpoint,
+        project,
+        Endpoints={"phone-1": {"TitleOverride": "Go {{Attributes.Team}}!", "Context": {"k": "v"}}},
+        Context={"trace": "t1"},
+        MessageConfiguration={
+            "DefaultMessage": {"Body": "default body"},
+            "DefaultPushNotificationMessage": {
+                "Title": "Match day",
+                "Body": "push body",
+                "Action": "URL",
+                "Url": "https://example.com/{{Attributes.Team}}",
+                "Data": {"match": "7"},
+            },
+            "GCMMessage": {"Body": "{{Attributes.Team}} play at 8", "Priority": "high", "TimeToLive": 60},
+        },
+    )
+
+    row = Delivery.objects.get()
+    assert (row.channel, row.address, row.endpoint_key) == ("GCM", "device-token-1", "phone-1")
+    assert row.payload == {
+        "Title": "Go Reds!",
+        "Body": "Reds play at 8",
+        "Action": "URL",
+        "Url": "https://example.com/Reds",
+        "Data": {"match": "7"},
+        "Priority": "high",
+        "TimeToLive": 60,
+        "Context": {"trace": "t1", "k": "v"},
+    }
+
+
+def test_push_template_platform_part_over_its_default_part(pinpoint, project):
+    enable(project, "GCM", ApiKey="server-key")
+    pinpoint.create_push_template(
+        TemplateName="match",
+        PushNotificationTemplateRequest={
+            "Default": {"Title": "Hello {{Name}}", "Body": "default part", "Action": "OPEN_APP"},
+            "GCM": {"Body": "android part for {{Name}}", "ImageUrl": "https://example.com/i.png"},
+            "DefaultSubstitutions": '{"Name": "fan"}',
+        },
+    )
+
+    send(
+        pinpoint,
+        project,
+        Addresses={"device-token-2": {"ChannelType": "GCM"}},
+        MessageConfiguration={},
+        TemplateConfiguration={"PushTemplate": {"Name": "match"}},
+    )
+
+    assert Delivery.objects.get().payload == {
+        "Title": "Hello fan",
+        "Body": "android part for fan",
+        "Action": "OPEN_APP",
+        "ImageUrl": "https://example.com/i.png",
+    }
+
+
+def test_channel_without_transport_answers_unsupported_channel(pinpoint, project):
+    enable(project, "ADM", ClientId="client", ClientSecret="secret")
+
+    result = send(
+        pinpoint,
+        project,
+        Addresses={"adm-token": {"ChannelType": "ADM"}},
+        MessageConfiguration={"ADMMessage": {"Title": "Hi", "Body": "There"}},
+    )["Result"]["adm-token"]
+
+    assert result["DeliveryStatus"] == "PERMANENT_FAILURE"
+    assert result["StatusMessage"].startswith("UNSUPPORTED_CHANNEL: ")
+    assert Delivery.objects.get().status == DeliveryStatus.FAILED_PERMANENT
+
+
+def test_address_on_a_disabled_channel_is_a_bad_request_naming_the_operation(pinpoint, project, email_on):
+    with pytest.raises(ClientError) as error:
+        send(
+            pinpoint,
+            project,
+            Addresses={"+15555550100": {"ChannelType": "SMS"}, "ann@example.org": {"ChannelType": "EMAIL"}},
+            MessageConfiguration={**SIMPLE, "SMSMessage": {"Body": "hi"}},
+        )
+
+    assert error.value.response["Error"]["Code"] == "BadRequestException"
+    assert "UpdateSmsChannel" in error.value.response["Error"]["Message"]
+    assert not Delivery.objects.exists()
+
+
+def test_address_with_no_message_for_its_channel_is_a_bad_request(pinpoint, project, email_on):
+    enable(project, "SMS")
+
+    with pytest.raises(ClientError) as error:
+        send(pinpoint, project, Addresses={"+15555550100": {"ChannelType": "SMS"}}, MessageConfiguration=SIMPLE)
+
+    assert "no SMS message" in error.value.response["Error"]["Message"]
+
+
+def test_endpoint_on_a_disabled_channel_fails_alone(pinpoint, project, email_on, smtp_sink):
+    endpoint(pinpoint, project, "phone-1", "device-token-1", ChannelType="GCM")
+
+    response = send(
+        pinpoint,
+        project,
+        Addresses={"ann@example.org": {"ChannelType": "EMAIL"}},
+        Endpoints={"phone-1": {}},
+        MessageConfiguration={**SIMPLE, "GCMMessage": {"Body": "hi"}},
+    )
+
+    failed = response["EndpointResult"]["phone-1"]
+    assert (failed["DeliveryStatus"], failed["Address"]) == ("PERMANENT_FAILURE", "device-token-1")
+    assert "UpdateGcmChannel" in failed["StatusMessage"]
+    assert response["Result"]["ann@example.org"]["DeliveryStatus"] == "SUCCESSFUL"
+    assert [m["To"] for m in smtp_sink.messages] == ["ann@example.org"]
+
+
+def test_custom_endpoints_and_bad_phone_numbers_fail_per_recipient(pinpoint, project):
+    enable(project, "SMS")
+    endpoint(pinpoint, project, "hook-1", "https://example.com/hook", ChannelType="CUSTOM")
+
+    response = send(
+        pinpoint,
+        project,
+        Addresses={"555-0100": {"ChannelType": "SMS"}},
+        Endpoints={"hook-1": {}},
+        MessageConfiguration={"SMSMessage": {"Body": "hi"}},
+    )
+
+    assert response["Result"]["555-0100"]["DeliveryStatus"] == "PERMANENT_FAILURE"
+    assert "E.164" in response["Result"]["555-0100"]["StatusMessage"]
+    assert response["EndpointResult"]["hook-1"]["DeliveryStatus"] == "PERMANENT_FAILURE"
+    assert "CUSTOM" in response["EndpointResult"]["hook-1"]["StatusMessage"]
+    assert not Delivery.objects.exists()
+
+
+def test_same_phone_number_twice_is_a_duplicate(pinpoint, project):
+    enable(project, "SMS")
+    endpoint(pinpoint, project, "mobile-1", "+15555550100", ChannelType="SMS")
+
+    response = send(
+        pinpoint,
+        project,
+        Addresses={"+15555550100": {"ChannelType": "SMS"}},
+        Endpoints={"mobile-1": {}},
+        MessageConfiguration={"SMSMessage": {"Body": "hi"}},
+    )
+
+    assert response["EndpointResult"]["mobile-1"]["DeliveryStatus"] == "DUPLICATE"
+    assert Delivery.objects.count() == 1
+
+
+def test_more_than_a_hundred_recipients_is_a_bad_request(pinpoint, project, email_on):
+    addresses = {f"user{i}@example.org": {"ChannelType": "EMAIL"} for i in range(101)}
+
+    with pytest.raises(ClientError) as error:
+        send(pinpoint, project, Addresses=addresses, MessageConfiguration=SIMPLE)
+
+    assert "at most 100" in error.value.response["Error"]["Message"]
+    assert not Delivery.objects.exists()
