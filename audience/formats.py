@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from audience.models import ImportFormat
-from audience.validation import DEMOGRAPHIC_COLUMNS, LOCATION_NUMBER_COLUMNS, LOCATION_TEXT_COLUMNS
+from audience.validation import DEMOGRAPHIC_COLUMNS, LOCATION_NUMBER_COLUMNS, LOCATION_TEXT_COLUMNS, MAX_ENDPOINT_BYTES
 
 SUFFIXES = {ImportFormat.CSV: (".csv",), ImportFormat.JSON: (".json", ".jsonl", ".ndjson")}
 BOM = b"\xef\xbb\xbf"
@@ -38,6 +38,9 @@ class Record:
     user_ids: list[str] | None = None
     error: str | None = None
     write: object = None  # the parsed endpoint (an EndpointWrite), once audience.imports parsed it
+    # True when `body` is known to serialize under 15 KB with no NUL (from the CSV row's length),
+    # so parsing can skip serializing it to check.
+    small_and_clean: bool = False
 
 
 def _split_lines(blocks: Iterable[bytes], offset: int) -> Iterator[tuple[int, bytes]]:
@@ -66,6 +69,7 @@ class CsvHeader:
     metrics: list[tuple[int, str]]
     user_attributes: list[tuple[int, str]]
     user_id: int | None
+    json_names: int = 0  # an upper bound of the bytes the column names add to a row's body JSON
 
     @property
     def user_id_only(self) -> bool:
@@ -120,7 +124,19 @@ def compile_header(names: list[str]) -> CsvHeader:
         if name in seen and not repeatable:
             raise HeaderInvalid(f"Column '{name}' appears twice; only attribute columns may repeat.")
         seen.add(name)
-    return CsvHeader(names=names, user_id=user_id, **columns)
+    # Per column: its name as a JSON key (ensure_ascii: ≤ 12 bytes a character), quotes,
+    # separators, list brackets or a number's digits; plus the nesting objects.
+    json_names = 128 + sum(12 * len(name) + 32 for name in names)
+    return CsvHeader(names=names, user_id=user_id, json_names=json_names, **columns)
+
+
+def _small_and_clean(header: CsvHeader, text: str) -> bool:
+    """Whether the body of a row with this text surely serializes under 15 KB and has no NUL: JSON
+    (ensure_ascii) writes a character of a cell in at most 6 bytes (`\u001f`), 12 if not ASCII."""
+    if "\x00" in text:
+        return False
+    per_character = 6 if text.isascii() else 12
+    return header.json_names + per_character * len(text) <= MAX_ENDPOINT_BYTES
 
 
 def _number(value: str, member: str) -> float:
@@ -293,6 +309,8 @@ class RecordReader:
                     record.body = csv_body(header, row)
                 except ValueError as error:
                     record.error = str(error)
+                else:
+                    record.small_and_clean = _small_and_clean(header, text)
             yield record
 
 

@@ -21,13 +21,13 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import PurePosixPath
 
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import Count, F
+from django.db.models import Count, F, Q
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 
@@ -184,12 +184,31 @@ def import_job_confirm(job: ImportJob) -> bool:
 
 
 def import_job_cancel(job: ImportJob) -> bool:
-    """Drop an upload that was checked but not confirmed: the job and its file. False if it ran."""
+    """Drop an upload that was checked but not confirmed: the job, its file, and the segment it
+    was to define if nothing else filled it. False if it was confirmed meanwhile (idempotent)."""
     with transaction.atomic():
         deleted, _ = ImportJob.objects.filter(pk=job.pk, confirmed=False, status=JobStatus.CREATED).delete()
+        if deleted and job.define_segment and job.segment_id:
+            # Created with the upload, so empty unless another job extended it since.
+            Segment.objects.filter(
+                pk=job.segment_id, segment_type=SegmentType.IMPORT, import_jobs=None, members=None
+            ).delete()
     if deleted and job.upload:
-        default_storage.delete(job.upload)
+        transaction.on_commit(lambda: default_storage.delete(job.upload))
     return bool(deleted)
+
+
+UPLOAD_KEPT = timedelta(hours=24)  # an upload not confirmed by then is deleted with its file
+
+
+def abandoned_uploads_sweep(now: datetime | None = None) -> int:
+    """Delete uploads not confirmed (nor cancelled) within UPLOAD_KEPT of being uploaded, as a
+    cancel would; a dry run still running is left alone. Returns how many were deleted."""
+    now = now or timezone.now()
+    abandoned = ImportJob.objects.filter(
+        source=ImportSource.UPLOAD, confirmed=False, status=JobStatus.CREATED, creation_date__lt=now - UPLOAD_KEPT
+    ).filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+    return sum(import_job_cancel(job) for job in abandoned.only("pk", "upload", "define_segment", "segment_id"))
 
 
 def _enqueue_run(job: ImportJob) -> None:
@@ -264,7 +283,7 @@ def _parse(record: Record) -> EndpointWrite:
         if not (isinstance(channel, str) and channel and isinstance(address, str) and address):
             raise EndpointInvalid("A row without an Id is a new endpoint: it needs ChannelType and Address.")
         endpoint_id = derived_endpoint_id(channel, address)
-    return parse_endpoint(endpoint_id, body)
+    return parse_endpoint(endpoint_id, body, small_and_clean=record.small_and_clean)
 
 
 def prepare(record: Record) -> Record:
@@ -708,7 +727,8 @@ def import_preview_run(job_id: str, *, chunk_rows: int = CHUNK_ROWS) -> None:
 
 def import_jobs_sweep(now: datetime | None = None) -> int:
     """Re-enqueue confirmed jobs nobody holds (a worker died, or an error stopped them); jobs out of
-    attempts end FAILED with their last error. Returns how many were re-enqueued."""
+    attempts end FAILED with their last error; uploads never confirmed are deleted after
+    UPLOAD_KEPT. Returns how many were re-enqueued."""
     now = now or timezone.now()
     requeued = jobs_sweep(
         ImportJob.objects.unfinished().filter(confirmed=True),
@@ -720,7 +740,9 @@ def import_jobs_sweep(now: datetime | None = None) -> int:
             failed_pieces=max(job.total_pieces - job.completed_pieces - job.failed_pieces, 1) + job.failed_pieces,
         ),
     )
-    return requeued + _previews_sweep(now)
+    requeued += _previews_sweep(now)
+    abandoned_uploads_sweep(now)
+    return requeued
 
 
 PREVIEW_STOPPED = "The check of this file stopped; upload it again."

@@ -10,7 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
 
-from audience.imports import import_jobs_sweep
+from audience.imports import UPLOAD_KEPT, import_jobs_sweep
 from audience.models import Endpoint, ImportJob, JobStatus, Segment
 from audience.services import endpoints_write
 from audience.validation import parse_endpoint
@@ -191,3 +191,48 @@ def test_a_dry_run_whose_worker_died_is_run_again_by_the_sweeper(signed_in, proj
     assert requeued == 1
     assert ImportJob.objects.get(pk=job.pk).preview["done"] is True
     assert ImportJob.objects.get(pk=job.pk).preview["new"] == 2
+
+
+def test_an_upload_not_confirmed_within_a_day_is_deleted_with_its_file_and_segment(signed_in, project, uploads):
+    upload(signed_in, define_segment="on", segment_name="Never confirmed")
+    assert Segment.objects.filter(project=project, name="Never confirmed").exists()
+
+    with time_machine.travel(timezone.now() + UPLOAD_KEPT + timedelta(minutes=1)):
+        import_jobs_sweep()
+
+    assert not ImportJob.objects.exists()
+    assert not Segment.objects.filter(project=project).exists()
+    assert not any(path.is_file() for path in uploads.rglob("*"))
+    assert set(Endpoint.objects.values_list("key", flat=True)) == {"old-1"}
+
+
+def test_an_upload_waiting_for_confirmation_is_kept_within_the_day(signed_in, project, uploads):
+    upload(signed_in)
+
+    with time_machine.travel(timezone.now() + UPLOAD_KEPT - timedelta(minutes=5)):
+        import_jobs_sweep()
+
+    job = ImportJob.objects.get(project=project)
+    assert not job.confirmed
+    assert any(path.is_file() for path in uploads.rglob("*"))
+
+
+def test_the_sweep_leaves_confirmed_imports_and_their_segments_alone(signed_in, project):
+    upload(signed_in, define_segment="on", segment_name="Confirmed")
+    job = ImportJob.objects.get(project=project)
+    signed_in.post(reverse("audience:import_confirm", args=[job.pk]))
+
+    with time_machine.travel(timezone.now() + UPLOAD_KEPT + timedelta(minutes=1)):
+        import_jobs_sweep()
+
+    assert ImportJob.objects.get(pk=job.pk).status == JobStatus.COMPLETED
+    assert Segment.objects.get(project=project).name == "Confirmed"
+
+
+def test_cancel_deletes_the_empty_segment_the_upload_defined(signed_in, project):
+    upload(signed_in, define_segment="on", segment_name="Cancelled")
+    job = ImportJob.objects.get(project=project)
+
+    signed_in.post(reverse("audience:import_cancel", args=[job.pk]))
+
+    assert not Segment.objects.filter(project=project).exists()
