@@ -312,3 +312,24 @@ def test_a_new_address_deactivates_the_endpoint_that_had_it(s3, project):
     run(project, s3.put("a.csv", "Id,ChannelType,Address\nnew,SMS,+1\n"))
 
     assert endpoint(project, "old").status == EndpointStatus.INACTIVE
+
+
+def test_a_csv_row_over_15_kb_is_refused_and_the_other_rows_kept(s3, project):
+    header = "Id,ChannelType,Address," + ",".join(f"Attributes.a{i % 4}" for i in range(160))
+    big = "big-1,EMAIL,big@example.com," + ",".join(["x" * 100] * 160)
+    url = s3.put("big.csv", f"{header}\n{big}\nsmall-1,EMAIL,small@example.com{',' * 160}\n")
+
+    job = run(project, url)
+
+    assert (job.total_processed, job.total_failures) == (2, 1)
+    assert job.failures == ["big.csv line 2: The endpoint is larger than 15 KB."]
+    assert set(Endpoint.objects.filter(project=project).values_list("key", flat=True)) == {"small-1"}
+
+
+def test_a_csv_row_with_a_nul_character_is_refused(s3, project):
+    url = s3.put("nul.csv", "Id,ChannelType,Address\nnul-1,EMAIL,a\x00b@example.com\nok-1,EMAIL,ok@example.com\n")
+
+    job = run(project, url)
+
+    assert job.failures == ["nul.csv line 2: The endpoint must not contain NUL characters."]
+    assert set(Endpoint.objects.filter(project=project).values_list("key", flat=True)) == {"ok-1"}
