@@ -1,13 +1,16 @@
 import pytest
 from botocore.exceptions import ClientError
 
+from audience.models import Event
 from campaigns.channels import channel_update
 from campaigns.models import Delivery, DeliveryStatus
 from projects.models import Role
-from tests.campaigns import test_deliveries
+from tests.campaigns import test_deliveries, test_transports_sms
+from tests.campaigns.test_transports_sms import twilio_sms
 from tests.factories import MembershipFactory, UserFactory
 
 smtp_sink = test_deliveries.smtp_sink  # the real SMTP server fixture
+provider, twilio = test_transports_sms.provider, test_transports_sms.twilio  # Twilio played on loopback
 
 EMAIL_CHANNEL = {"Enabled": True, "FromAddress": "news@example.com", "Identity": "example.com"}
 SIMPLE = {
@@ -402,3 +405,27 @@ def test_more_than_a_hundred_recipients_is_a_bad_request(pinpoint, project, emai
 
     assert "at most 100" in error.value.response["Error"]["Message"]
     assert not Delivery.objects.exists()
+
+
+def test_sms_reaches_the_provider_and_answers_with_its_outcome(pinpoint, project, twilio):
+    twilio_sms(project)
+    twilio.answer(  # addresses are sent first, then endpoints
+        (400, {"Content-Type": "application/json"}, {"code": 21211, "message": "Invalid 'To' Phone Number"}),
+        (201, {"Content-Type": "application/json"}, {"sid": "SM0001", "status": "queued"}),
+    )
+    endpoint(pinpoint, project, "mobile-1", "+15555550100", ChannelType="SMS", Attributes={"Plan": ["gold"]})
+
+    response = send(
+        pinpoint,
+        project,
+        Endpoints={"mobile-1": {}},
+        Addresses={"+15555550123": {"ChannelType": "SMS"}},
+        MessageConfiguration={"SMSMessage": {"Body": "Your {{Attributes.Plan}} plan renews"}},
+    )
+
+    sent, refused = response["EndpointResult"]["mobile-1"], response["Result"]["+15555550123"]
+    assert (sent["DeliveryStatus"], sent["StatusCode"]) == ("SUCCESSFUL", 200)
+    assert twilio.received[1].form()["Body"] == "Your gold plan renews"
+    assert refused["DeliveryStatus"] == "PERMANENT_FAILURE"
+    assert Delivery.objects.get(address="+15555550100").provider_message_id == "SM0001"
+    assert Event.objects.get(event_type="_SMS.BUFFERED").endpoint_key == "mobile-1"

@@ -8,11 +8,13 @@ from django.utils import timezone
 
 from campaigns.models import Delivery, OneTimePassword
 from projects.models import Role
-from tests.campaigns import test_api_messages
+from tests.campaigns import test_api_messages, test_transports_sms
 from tests.campaigns.test_api_messages import enable
+from tests.campaigns.test_transports_sms import twilio_sms
 from tests.factories import MembershipFactory, UserFactory
 
 providers_on_loopback = test_api_messages.providers_on_loopback
+provider, twilio = test_transports_sms.provider, test_transports_sms.twilio  # Twilio played on loopback
 PHONE = "+15555550100"
 TEXT = re.compile(r"This is your One Time Password: (\d+) from ExampleCorp")
 
@@ -169,3 +171,17 @@ def test_viewer_cannot_send_or_verify(pinpoint, project, sms_on, pinpoint_for):
 
     assert sending.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
     assert verifying.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+def test_the_code_reaches_the_phone_through_the_sms_provider(pinpoint, project, twilio):
+    twilio_sms(project)
+
+    result = send_otp(pinpoint, project)["Result"][PHONE]
+
+    (request,) = twilio.received
+    code = TEXT.fullmatch(request.form()["Body"]).group(1)
+    assert (result["DeliveryStatus"], result["StatusCode"]) == ("SUCCESSFUL", 200)
+    assert request.form()["To"] == PHONE
+    assert request.form()["From"] == "+15555550199"  # OriginationIdentity
+    assert Delivery.objects.get().provider_message_id == "SM0001"
+    assert verify(pinpoint, project, code) is True
