@@ -228,7 +228,7 @@ class PhoneChannel(ChannelSettings):
     WebhookSecret: str | None = member(
         "Webhook secret",
         "Shared secret, at least 16 characters, that Engage signs each request with (HMAC-SHA256, "
-        "see the help below) (WEBHOOK).",
+        "as described above) (WEBHOOK).",
         secret=True,
         extension=True,
     )
