@@ -113,8 +113,12 @@ def import_confirm(request: HttpRequest, job_id: str) -> HttpResponse:
     job = _job(request, job_id)
     if (job.preview or {}).get("error"):
         messages.error(request, "This file cannot be imported; upload a corrected one.")
-    elif import_job_confirm(job):
-        messages.success(request, "Import started. Rows are written in chunks; this page follows its progress.")
+    else:
+        try:
+            if import_job_confirm(job):
+                messages.success(request, "Import started. Rows are written in chunks; this page follows its progress.")
+        except ImportRequestInvalid as error:
+            messages.error(request, str(error))
     return redirect("audience:import_job", job_id=job.pk)
 
 

@@ -112,9 +112,26 @@ def _check(definition: ImportDefinition) -> None:
         raise ImportRequestInvalid("SegmentName must be at most 256 characters.")
 
 
+MAX_ACTIVE_IMPORT_JOBS = 10  # Pinpoint's quota of import jobs running at once
+
+
+def _check_room(project: Project) -> None:
+    """Raise ImportRequestInvalid when the project has MAX_ACTIVE_IMPORT_JOBS jobs that have not
+    finished (uploads waiting for confirmation do not count). Call inside a transaction: the
+    project row is locked so two requests cannot both take the last place."""
+    Project.objects.select_for_update().filter(pk=project.pk).values_list("pk").first()
+    active = ImportJob.objects.filter(project=project, confirmed=True).unfinished().count()
+    if active >= MAX_ACTIVE_IMPORT_JOBS:
+        raise ImportRequestInvalid(
+            f"The project already has {active} import jobs in progress; at most {MAX_ACTIVE_IMPORT_JOBS} can "
+            "run at once. Try again when one has finished."
+        )
+
+
 def import_job_create(project: Project, definition: ImportDefinition, *, user=None) -> ImportJob:
     """CreateImportJob: check the request, create or find the segment, save the job and run it on
-    the worker. Raises ImportRequestInvalid, or Segment.DoesNotExist for an unknown SegmentId."""
+    the worker. Raises ImportRequestInvalid (also when MAX_ACTIVE_IMPORT_JOBS are running), or
+    Segment.DoesNotExist for an unknown SegmentId."""
     _check(definition)
     try:
         location = storage.parse_s3_url(definition.s3_url)
@@ -122,6 +139,7 @@ def import_job_create(project: Project, definition: ImportDefinition, *, user=No
         raise ImportRequestInvalid(f"S3Url: {error}") from None
     default_name = PurePosixPath(location.key).name or location.bucket
     with transaction.atomic():
+        _check_room(project)
         segment = _segment_for(project, definition, default_name=default_name)
         job = ImportJob.objects.create(
             project=project,
@@ -173,8 +191,12 @@ def import_upload_create(
 
 
 def import_job_confirm(job: ImportJob) -> bool:
-    """Run a checked upload for real; False if it was confirmed already (idempotent)."""
+    """Run a checked upload for real; False if it was confirmed already (idempotent). Raises
+    ImportRequestInvalid when MAX_ACTIVE_IMPORT_JOBS of the project are running."""
     with transaction.atomic():
+        if not ImportJob.objects.filter(pk=job.pk, confirmed=False, status=JobStatus.CREATED).exists():
+            return False
+        _check_room(job.project)
         confirmed = ImportJob.objects.filter(pk=job.pk, confirmed=False, status=JobStatus.CREATED).update(
             confirmed=True
         )
