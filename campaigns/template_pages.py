@@ -1,13 +1,15 @@
-"""Message template pages: the list, the editor per type with a live preview, version history with a
-diff and activate, and deletion.
+"""Message template pages: the list, the editor per type with a live preview, a test send, version
+history with a diff and activate, and deletion.
 
 Templates are account-level (see campaigns.templates): these pages show every template of the
 installation to members of any project, and let owners and editors of any project change them. The
-current project only supplies the endpoints and attribute names of the preview.
+current project only supplies the endpoints and attribute names of the preview, and the channels
+and outbox of a test send — which is why sending needs the owner or editor role in that project.
 """
 
 import difflib
 import json
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import wraps
@@ -18,17 +20,21 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audience.api.serializers import endpoint_responses
 from audience.models import AttributeDefinition, AttributeKind, Endpoint, endpoint_key
 from campaigns import templates as service
 from campaigns.handlebars import TemplateError, compile_template
-from campaigns.models import TemplateType, TemplateVersion
+from campaigns.messages import PUSH, MessageInvalid, MessageSpec, Recipient, messages_send
+from campaigns.models import ChannelKind, TemplateType, TemplateVersion
+from campaigns.transports import TRANSPORTS
 from engage.api.errors import BadRequest
 from engage.api.paging import paginate
 from projects.forms import ProjectCreateForm
-from projects.models import Project
+from projects.models import WRITE_ROLES, Project
+from projects.scoping import role_check
 
 PAGE_SIZE = 50
 ENDPOINT_CHOICES = 50
@@ -46,6 +52,20 @@ TYPE_LABELS = {
     TemplateType.VOICE: "Voice",
     TemplateType.PUSH: "Push notification",
     TemplateType.INAPP: "In-app",
+}
+# Channels a test send of each type can go out on (SendMessages' TemplateConfiguration member).
+SEND_CHANNELS = {
+    TemplateType.EMAIL: (ChannelKind.EMAIL,),
+    TemplateType.SMS: (ChannelKind.SMS,),
+    TemplateType.VOICE: (ChannelKind.VOICE,),
+    TemplateType.PUSH: tuple(PUSH),  # GCM, APNS..., ADM, BAIDU
+    TemplateType.INAPP: (),
+}
+TEMPLATE_MEMBER = {
+    TemplateType.EMAIL: "EmailTemplate",
+    TemplateType.SMS: "SMSTemplate",
+    TemplateType.VOICE: "VoiceTemplate",
+    TemplateType.PUSH: "PushTemplate",
 }
 STANDARD_VARIABLES = (
     "Address",
@@ -391,6 +411,8 @@ def _editor(
                 .order_by("key")
                 .values_list("endpoint_id", flat=True)[:ENDPOINT_CHOICES]
             ),
+            "can_send": request.project.role in WRITE_ROLES,
+            "send_channels": [(c, c in TRANSPORTS) for c in SEND_CHANNELS[template_type]],
             **preview,
         },
         status=status,
@@ -470,6 +492,73 @@ def template_preview(request: HttpRequest, type_slug: str) -> HttpResponse:
     template_type = _type(type_slug)
     preview = _preview_context(request, template_type, request.POST, request.POST.get("endpoint", ""))
     return render(request, "campaigns/template_preview.html", {"template_type": template_type, **preview})
+
+
+def _send_target(project: Project, template_type: str, data: Mapping[str, str]) -> tuple[Recipient, str]:
+    """The test send's recipient (the chosen endpoint, or an address on the chosen channel) and its
+    channel; FormInvalid when it cannot receive this type of template."""
+    channels = SEND_CHANNELS[template_type]
+    if data.get("target") == "endpoint":
+        endpoint_id = data.get("endpoint", "").strip()
+        endpoint = (
+            Endpoint.objects.for_project(project).filter(key=endpoint_key(endpoint_id)).first()
+            if endpoint_id and "\x00" not in endpoint_id
+            else None
+        )
+        if endpoint is None:
+            raise FormInvalid(f"No endpoint with the id “{endpoint_id[:128]}” in {project.name}.")
+        if endpoint.channel_type not in channels:
+            raise FormInvalid(
+                f"Endpoint {endpoint.endpoint_id} is a {endpoint.channel_type or 'channel-less'} endpoint: "
+                f"{TYPE_LABELS[template_type].lower()} templates go to {', '.join(channels)} endpoints."
+            )
+        return Recipient(key=endpoint.endpoint_id, is_endpoint=True), endpoint.channel_type
+    address = data.get("address", "").strip()
+    channel = data.get("channel") or channels[0]
+    if not address:
+        raise FormInvalid("Write the address to send the test message to.")
+    if channel not in channels:
+        raise FormInvalid(f"{TYPE_LABELS[template_type]} templates are sent on {', '.join(channels)}.")
+    return Recipient(key=address, is_endpoint=False, channel_type=channel), channel
+
+
+@require_POST
+@templates_page(post_writes=False)
+def template_test_send(request: HttpRequest, type_slug: str, name: str) -> HttpResponse:
+    """Send one version (`version`) through SendMessages' path — the project's channel and outbox —
+    to an endpoint of the current project or to an address; the outcome is shown on the editor."""
+    template_type = _type(type_slug)
+    role_check(request.project.role, write=True)
+    row = _version(template_type, name, request.POST.get("version") or None)
+    back = f"{_edit_url(template_type, name)}?version={row.version}"
+    if request.POST.get("endpoint"):
+        back += "&" + urlencode({"endpoint": request.POST["endpoint"]})
+    if not SEND_CHANNELS[template_type]:
+        messages.error(request, "In-app templates are not sent: apps fetch in-app messages themselves.")
+        return redirect(back)
+    try:
+        recipient, channel = _send_target(request.project, template_type, request.POST)
+    except FormInvalid as problem:
+        messages.error(request, f"Nothing was sent. {problem}")
+        return redirect(back)
+    if channel not in TRANSPORTS:
+        messages.error(request, f"Nothing was sent: Engage has no transport for {channel} yet.")
+        return redirect(back)
+    spec = MessageSpec(templates={TEMPLATE_MEMBER[template_type]: (name, str(row.version))})
+    try:
+        result = messages_send(request.project, [recipient], spec, request_id=f"test-send-{uuid.uuid4().hex}")
+    except MessageInvalid as problem:
+        messages.error(request, f"Nothing was sent. {problem}")
+        return redirect(back)
+    outcome = result[(recipient.is_endpoint, recipient.key)]
+    to = f"{outcome.address or recipient.key} ({channel})"
+    if outcome.delivery_status == "SUCCESSFUL":
+        messages.success(request, f"Version {row.version} sent to {to}. Message id: {outcome.message_id}.")
+    elif outcome.delivery_status in ("TEMPORARY_FAILURE", "THROTTLED"):
+        messages.warning(request, f"Not sent to {to} yet: {outcome.status_message}")
+    else:
+        messages.error(request, f"Not sent to {to}: {outcome.delivery_status}. {outcome.status_message}")
+    return redirect(back)
 
 
 def version_text(row: TemplateVersion) -> list[str]:
