@@ -8,6 +8,7 @@ per process, keyed by the credential's digest, until shortly before they expire.
 """
 
 import hashlib
+import socket
 import ssl
 import threading
 import time
@@ -39,12 +40,13 @@ def push_client(context: ssl.SSLContext | None = None) -> httpx.Client:
     """A keep-alive client for one batch that speaks HTTP/2 where the server offers it (APNs requires
     it), with the provider timeout per request and no redirects followed."""
     timeout = httpx.Timeout(settings.ENGAGE_PROVIDER_TIMEOUT, connect=min(5.0, settings.ENGAGE_PROVIDER_TIMEOUT))
+    # HTTP/2 writes a request's HEADERS and DATA frames separately: without TCP_NODELAY, Nagle holds
+    # the DATA back until the peer acknowledges the HEADERS, a round trip (or a delayed ACK) per push.
+    transport = httpx.HTTPTransport(
+        http2=True, verify=context or ssl_context(), socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+    )
     return httpx.Client(
-        http2=True,
-        verify=context or ssl_context(),
-        timeout=timeout,
-        follow_redirects=False,
-        headers={"User-Agent": USER_AGENT},
+        transport=transport, timeout=timeout, follow_redirects=False, headers={"User-Agent": USER_AGENT}
     )
 
 
