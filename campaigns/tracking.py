@@ -75,8 +75,7 @@ def _key(secret: str) -> bytes:
 
 def _signature(secret: str, kind: str, project_id: str, delivery_id: int, url: str) -> str:
     message = f"{kind}\x00{project_id}\x00{delivery_id}\x00{url}".encode()
-    digest = hmac.new(_key(secret), message, hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).decode()[:SIGNATURE_LENGTH]
+    return base64.urlsafe_b64encode(hmac.digest(_key(secret), message, "sha256")).decode()[:SIGNATURE_LENGTH]
 
 
 def _token(kind: str, delivery: Delivery, url: str = "") -> str:
@@ -101,8 +100,9 @@ def open_url(delivery: Delivery) -> str:
     return f"{public_url()}/e/o/{_token(OPEN, delivery)}"
 
 
-def click_url(delivery: Delivery, target: str) -> str:
-    return f"{public_url()}/e/c/{_token(CLICK, delivery, target)}?u={quote(target, safe='')}"
+def click_url(delivery: Delivery, target: str, *, base: str | None = None) -> str:
+    base = public_url() if base is None else base
+    return f"{base}/e/c/{_token(CLICK, delivery, target)}?u={quote(target, safe='')}"
 
 
 def unsubscribe_url(delivery: Delivery) -> str:
@@ -113,7 +113,11 @@ def unsubscribe_url(delivery: Delivery) -> str:
 # --- HTML rewriting ------------------------------------------------------------------------------
 
 # A comment (skipped), or the start tag of a link, whose quoted attribute values may hold ">".
-_TAGS = re.compile(r"<!--.*?-->|<(?:a|area)\b(?:[^>\"']|\"[^\"]*\"|'[^']*')*>", re.IGNORECASE | re.DOTALL)
+# Linear time on any input: an unclosed comment runs to the end (as in browsers), a tag stops at the
+# next "<", and a quoted value is at most 8 KB.
+_TAGS = re.compile(
+    r"<!--(?:.*?-->|.*)|<(?:a|area)\b(?:[^<>\"']|\"[^\"]{0,8192}\"|'[^']{0,8192}')*>", re.IGNORECASE | re.DOTALL
+)
 _ATTRIBUTE = re.compile(r"""\s*([^\s"'>/=]+)(?:\s*=\s*("[^"]*"|'[^']*'|[^\s>]*))?""")
 _NAME = re.compile(r"<\s*\w+")
 _TRACKED_SCHEMES = ("http://", "https://")
@@ -121,7 +125,7 @@ _TRACKED_SCHEMES = ("http://", "https://")
 NO_TRACK_ATTRIBUTES = frozenset({"ses:no-track", "data-engage-no-track"})
 
 
-def _rewrite_tag(tag: str, delivery: Delivery, own_links: str) -> str:
+def _rewrite_tag(tag: str, delivery: Delivery, base: str) -> str:
     start = _NAME.match(tag).end()
     end = len(tag) - (2 if tag.endswith("/>") else 1)
     href: tuple[int, int, str] | None = None
@@ -142,20 +146,20 @@ def _rewrite_tag(tag: str, delivery: Delivery, own_links: str) -> str:
     if href is None:
         return tag
     begin, finish, target = href
-    if not target.lower().startswith(_TRACKED_SCHEMES) or target.startswith(own_links):
+    if not target.lower().startswith(_TRACKED_SCHEMES) or target.startswith(f"{base}/e/"):
         return tag
-    return f'{tag[:begin]}"{html_lib.escape(click_url(delivery, target))}"{tag[finish:]}'
+    return f'{tag[:begin]}"{html_lib.escape(click_url(delivery, target, base=base))}"{tag[finish:]}'
 
 
 def html_track(html: str, delivery: Delivery) -> str:
     """`html` with each http(s) link (<a>, <area>) sent through a signed click redirect and a 1x1
     open pixel before </body> (or at the end). Links marked ses:no-track or data-engage-no-track,
     other schemes (mailto:, tel:, #...) and Engage's own links are left alone."""
-    own_links = f"{public_url()}/e/"
+    base = public_url()
 
     def rewrite(match: re.Match) -> str:
         text = match.group(0)
-        return text if text.startswith("<!--") else _rewrite_tag(text, delivery, own_links)
+        return text if text.startswith("<!--") else _rewrite_tag(text, delivery, base)
 
     tracked = _TAGS.sub(rewrite, html)
     pixel = (

@@ -348,29 +348,41 @@ def row(settings):
 
 
 def targets(html: str) -> list[str]:
+    """Each href's target; "tracked:" before those sent through a click redirect."""
     found = re.findall(r"""href=(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", html, re.IGNORECASE)
     values = [next(v for v in group if v).replace("&amp;", "&") for group in found]
-    return [parse_qs(urlsplit(v).query)["u"][0] if "/e/c/" in v else v for v in values]
+    return [f"tracked:{parse_qs(urlsplit(v).query)['u'][0]}" if "/e/c/" in v else v for v in values]
+
+
+T = "tracked:"
 
 
 @pytest.mark.parametrize(
     ("source", "expected"),
     [
-        ('<a title="a > b" href="https://x.example/1">', ["https://x.example/1"]),
-        ("<A HREF=https://x.example/2 >", ["https://x.example/2"]),
+        ('<a title="a > b" href="https://x.example/1">', [T + "https://x.example/1"]),
+        ("<A HREF=https://x.example/2 >", [T + "https://x.example/2"]),
         (
             '<a data-href="https://no.example/" href="https://x.example/3">',
-            ["https://no.example/", "https://x.example/3"],
+            ["https://no.example/", T + "https://x.example/3"],
         ),
-        ('<area shape="rect" href="https://x.example/4"/>', ["https://x.example/4"]),
+        ('<area shape="rect" href="https://x.example/4"/>', [T + "https://x.example/4"]),
         (
-            '<!-- <a href="https://x.example/comment"> --><a href="ftp://x.example/">',
-            ["https://x.example/comment", "ftp://x.example/"],
+            '<!-- <a href="https://x.example/c"> --><a href="ftp://x.example/">',
+            ["https://x.example/c", "ftp://x.example/"],
         ),
-        ('<a href="  https://x.example/5?q=%20&amp;r=1  ">', ["https://x.example/5?q=%20&r=1"]),
+        ('<a href="  https://x.example/5?q=%20&amp;r=1  ">', [T + "https://x.example/5?q=%20&r=1"]),
         ('<a data-engage-no-track href="https://x.example/6">', ["https://x.example/6"]),
         ('<a href="https://engage.example.com/e/u/abc">', ["https://engage.example.com/e/u/abc"]),
         ("<a name=top>", []),
+        (
+            '<a href="https://x.example/7"><!-- <a href="https://x.example/8">',
+            [T + "https://x.example/7", "https://x.example/8"],
+        ),
+        (
+            '<a href="https://x.example/9" <a href="https://x.example/10">',
+            ["https://x.example/9", T + "https://x.example/10"],
+        ),
     ],
 )
 def test_html_rewriting_tracks_only_real_http_links(row, source, expected):
