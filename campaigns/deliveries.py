@@ -20,12 +20,13 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import Case, F, Q, Subquery, Value, When
 from django.utils import timezone
 
 from audience.services import SystemEvent, events_record
 from campaigns.models import Delivery, DeliveryChannel, DeliverySource, DeliveryStatus
 from campaigns.transports import TRANSPORTS, DeliveryError, Transport
+from engage.db import is_postgresql
 from engage.queue import enqueue_on_commit
 from projects.models import Project
 
@@ -135,14 +136,21 @@ def deliveries_create(
 
 
 def _claim(ids: Iterable[int], now: datetime) -> tuple[str, list[Delivery]]:
+    """Take the due QUEUED rows among `ids` for one claim token. On PostgreSQL rows another claim is
+    taking right now are skipped (FOR UPDATE SKIP LOCKED) instead of waited for; elsewhere the
+    conditional UPDATE alone decides (SQLite has one writer at a time)."""
     token = uuid.uuid4().hex
-    Delivery.objects.filter(id__in=list(ids)).due(now).update(
-        status=DeliveryStatus.SENDING,
-        lease_until=now + LEASE,
-        lease_token=token,
-        attempts=F("attempts") + 1,
-        updated_at=now,
-    )
+    due = Delivery.objects.filter(id__in=list(ids)).due(now)
+    if is_postgresql():
+        due = Delivery.objects.filter(id__in=Subquery(due.select_for_update(skip_locked=True).values("id")))
+    with transaction.atomic():  # Django allows FOR UPDATE in a transaction only
+        due.update(
+            status=DeliveryStatus.SENDING,
+            lease_until=now + LEASE,
+            lease_token=token,
+            attempts=F("attempts") + 1,
+            updated_at=now,
+        )
     claimed = Delivery.objects.filter(lease_token=token, status=DeliveryStatus.SENDING)
     return token, list(claimed.select_related("project").order_by("id"))
 

@@ -102,21 +102,9 @@ class TemplateVersion(models.Model):
         return f"{self.template} v{self.version}"
 
 
-class DeliveryChannel(models.TextChoices):
-    """What a Delivery goes out through: the configurable channels, and CUSTOM (a webhook the campaign
-    or journey names). IN_APP messages are fetched by apps (GetInAppMessages), never delivered."""
-
-    EMAIL = "EMAIL"
-    SMS = "SMS"
-    VOICE = "VOICE"
-    GCM = "GCM"
-    APNS = "APNS"
-    APNS_SANDBOX = "APNS_SANDBOX"
-    APNS_VOIP = "APNS_VOIP"
-    APNS_VOIP_SANDBOX = "APNS_VOIP_SANDBOX"
-    ADM = "ADM"
-    BAIDU = "BAIDU"
-    CUSTOM = "CUSTOM"
+# What a Delivery goes out through: the configurable channels, and CUSTOM (a webhook the campaign or
+# journey names). IN_APP messages are fetched by apps (GetInAppMessages), never delivered.
+DeliveryChannel = models.TextChoices("DeliveryChannel", [*ChannelKind.names, "CUSTOM"])
 
 
 class DeliverySource(models.TextChoices):

@@ -1,4 +1,5 @@
 import socket
+import threading
 from collections import Counter
 from datetime import timedelta
 from email import message_from_bytes
@@ -7,6 +8,7 @@ from email.policy import default as default_policy
 import pytest
 import time_machine
 from aiosmtpd.controller import Controller
+from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from audience.models import Endpoint, Event, cohort_of
@@ -326,3 +328,33 @@ def test_non_email_rows_get_a_plain_idempotency_key(project):
 
     assert len(rows[0].message_id) == 32
     assert "@" not in rows[0].message_id
+
+
+@pytest.mark.django_db(transaction=True)
+def test_postgresql_claim_skips_rows_another_claim_holds(project, smtp_sink):
+    if connection.vendor != "postgresql":
+        pytest.skip("FOR UPDATE SKIP LOCKED is the PostgreSQL claim; SQLite has one writer at a time")
+    held, free = deliveries_create(project, [outgoing("held@example.org"), outgoing("free@example.org")], enqueue=False)
+    locked, release = threading.Event(), threading.Event()
+
+    def other_claim() -> None:  # another worker, mid-claim, holding the row lock
+        with transaction.atomic():
+            list(Delivery.objects.select_for_update().filter(id=held.id))
+            locked.set()
+            release.wait(30)
+        connections.close_all()
+
+    worker = threading.Thread(target=other_claim)
+    worker.start()
+    locked.wait(30)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '5s'")  # waiting instead of skipping would fail, not hang
+        outcomes = deliveries_send_batch([held.id, free.id])
+    finally:
+        release.set()
+        worker.join()
+
+    assert set(outcomes) == {free.id}
+    assert [m["To"] for m in smtp_sink.messages] == ["free@example.org"]
+    assert Delivery.objects.get(id=held.id).status == DeliveryStatus.QUEUED
