@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 
 from django.db import connection
 
-from audience.models import AudienceUser, Endpoint, SegmentMember
+from audience.models import AudienceUser, Endpoint, Event, SegmentMember
 from engage.db import is_postgresql
 
 STAGED_TEXT_COLUMNS = (
@@ -302,3 +302,43 @@ def endpoint_statistics_refresh() -> None:
         with connection.cursor() as cursor:
             # Only the columns chunk statements look rows up by: the JSON maps are slow to sample.
             cursor.execute(f"ANALYZE {Endpoint._meta.db_table} (project_id, key, address, user_id)")
+
+
+def event_types_present(project_id: str, types: Iterable[str]) -> set[str]:
+    """Which of these event types the project has stored events of (an index probe each)."""
+    types = list(types)
+    if not types:
+        return set()
+    values = "unnest(%s::text[]) AS t(value)" if is_postgresql() else "json_each(%s) AS t"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT t.value FROM {values} WHERE EXISTS (SELECT 1 FROM {Event._meta.db_table} e "
+            "WHERE e.project_id = %s AND e.event_type = t.value)",
+            [_list_parameter(types), project_id],
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+def custom_event_type_count(project_id: str) -> int:
+    """How many distinct custom event types (not `_`-prefixed) the project has stored events of.
+
+    PostgreSQL: a loose index scan of (project, event_type, timestamp) — one probe per distinct
+    type, not a read of every event."""
+    table = Event._meta.db_table
+    custom = "substr(event_type, 1, 1) <> '_'"
+    with connection.cursor() as cursor:
+        if is_postgresql():
+            cursor.execute(
+                "WITH RECURSIVE types(event_type) AS ("
+                f"(SELECT event_type FROM {table} WHERE project_id = %s ORDER BY event_type LIMIT 1) "
+                f"UNION ALL SELECT (SELECT e.event_type FROM {table} e WHERE e.project_id = %s "
+                "AND e.event_type > types.event_type ORDER BY e.event_type LIMIT 1) "
+                "FROM types WHERE types.event_type IS NOT NULL) "
+                f"SELECT COUNT(*) FROM types WHERE event_type IS NOT NULL AND {custom}",
+                [project_id, project_id],
+            )
+        else:
+            cursor.execute(
+                f"SELECT COUNT(DISTINCT event_type) FROM {table} WHERE project_id = %s AND {custom}", [project_id]
+            )
+        return cursor.fetchone()[0]

@@ -304,6 +304,36 @@ def attributes_remove(project: Project, *, kind: str, patterns: Sequence[str]) -
     return names
 
 
+MAX_CUSTOM_EVENT_TYPES = 1500
+
+
+class _EventTypes:
+    """Pinpoint's 1,500 custom event types per project: an event of a type the project has not
+    stored yet is admitted while there is room (standard `_` types are not counted)."""
+
+    def __init__(self, project: Project, events: Iterable[EventWrite]) -> None:
+        wanted = {e.event_type for e in events if not e.event_type.startswith("_")}
+        self.new = wanted - bulk.event_types_present(project.pk, wanted)
+        self.room = 0
+        if self.new:
+            # Serialize requests bringing new types, so two cannot both take the last place.
+            Project.objects.select_for_update().filter(pk=project.pk).values_list("pk").first()
+            self.room = MAX_CUSTOM_EVENT_TYPES - bulk.custom_event_type_count(project.pk)
+
+    def refusal(self, event: EventWrite) -> str | None:
+        """None when the event's type may be stored (a new one then takes its place), else why not."""
+        if event.event_type not in self.new:
+            return None
+        if self.room <= 0:
+            return (
+                f"The project already has {MAX_CUSTOM_EVENT_TYPES} custom event types, the most it can have; "
+                f"event type '{event.event_type}' would be a new one."
+            )
+        self.room -= 1
+        self.new.discard(event.event_type)
+        return None
+
+
 @dataclass
 class EventBatchResult:
     """PutEvents' answer for one endpoint: its own status and one per event (202 or 400)."""
@@ -329,10 +359,15 @@ def events_put(
     rows: list[Event] = []
     activity: dict[str, datetime] = {}
     with transaction.atomic():
+        types = _EventTypes(
+            project, [e for _, es in batches.values() for e in es.values() if isinstance(e, EventWrite)]
+        )
         for endpoint_id, (endpoint, events) in batches.items():
             endpoint_status = _put_event_endpoint(project, endpoint, request_id=request_id, now=now)
             event_results = {}
             for event_id, event in events.items():
+                if isinstance(event, EventWrite) and (refusal := types.refusal(event)):
+                    event = EndpointInvalid(refusal)
                 if isinstance(event, EndpointInvalid):
                     event_results[event_id] = (400, str(event))
                     continue
