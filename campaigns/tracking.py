@@ -36,7 +36,10 @@ from campaigns.models import Delivery
 
 OPEN, CLICK, UNSUBSCRIBE = "o", "c", "u"
 SIGNATURE_LENGTH = 22  # base64 characters: 132 bits of HMAC-SHA256
-ATTRIBUTE_LIMIT = 200  # Pinpoint drops event attribute values longer than this; we cut them instead
+# Pinpoint drops PutEvents attribute values longer than this; we cut what a client sends us (user
+# agents, provider responses) to it, but keep links whole: they are what a click means.
+ATTRIBUTE_LIMIT = 200
+WHOLE_ATTRIBUTES = frozenset({"feedback", "link"})
 # Anymail's normalised event types → Pinpoint's. "bounced" is a bounce the provider gave up on;
 # "deferred" is a temporary one it retries (Pinpoint's soft bounce).
 PROVIDER_EVENTS: Mapping[str, str] = {
@@ -179,8 +182,8 @@ def delivery_find(project_id: str, delivery_id: int) -> Delivery | None:
     return Delivery.objects.filter(project_id=project_id, id=delivery_id).select_related("project").first()
 
 
-def _cut(value: str) -> str:
-    return value[:ATTRIBUTE_LIMIT]
+def _cut(name: str, value: str) -> str:
+    return value if name in WHOLE_ATTRIBUTES else value[:ATTRIBUTE_LIMIT]
 
 
 def _attributes(delivery: Delivery, **extra: str) -> dict[str, str]:
@@ -191,7 +194,7 @@ def _attributes(delivery: Delivery, **extra: str) -> dict[str, str]:
         "destination": delivery.address,
         "source": delivery.source,
         "request_id": delivery.request_id,
-        **{name: _cut(value) for name, value in extra.items() if value},
+        **{name: _cut(name, value) for name, value in extra.items() if value},
     }
 
 

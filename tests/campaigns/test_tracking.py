@@ -418,3 +418,16 @@ def test_tokens_are_bound_to_their_kind_target_and_secret(row, settings):
     settings.SECRET_KEY_FALLBACKS = []
     with pytest.raises(tracking.TokenInvalid):
         tracking.token_read(tracking.OPEN, opened)
+
+
+def test_long_links_are_kept_whole_and_long_user_agents_cut(pinpoint, project, email_on, smtp_sink, tracked):
+    add_endpoint(pinpoint, project)
+    long_link = "https://example.com/landing?" + "&".join(f"utm_{i}=value{i}" for i in range(30))
+    send(pinpoint, project, endpoints=["ep-1"], html=f'<a href="{long_link}">Go</a>')
+
+    status, headers, _ = http_get(links(html_of(smtp_sink.messages[0]))[0], headers={"User-Agent": "U" * 500})
+
+    (click,) = events("_email.click")
+    assert (status, headers["Location"]) == (302, long_link)
+    assert click.attributes["link"] == click.attributes["feedback"] == long_link
+    assert click.attributes["user_agent"] == "U" * 200
