@@ -31,7 +31,7 @@ from audience.api.serializers import endpoint_responses
 from audience.models import Endpoint
 from campaigns.models import Delivery
 from campaigns.transports.base import DeliveryError
-from campaigns.transports.http import answer_error, client, post
+from campaigns.transports.http import HttpTransport, answer_error, client, post
 from engage.api.formats import iso8601
 from engage.webhooks import UrlRefused, check_url, project_secret, signed_headers
 from projects.models import Project
@@ -73,21 +73,12 @@ def custom_uri_check(url: str, *, account_id: str | None = None) -> None:
         )
 
 
-class CustomTransport:
+class CustomTransport(HttpTransport):
     """One keep-alive HTTP client per batch; deliveries to the same call share one POST (≤ 50)."""
 
     def __init__(self) -> None:
-        self.http: httpx.Client | None = None
+        super().__init__()
         self._projects: dict[str, Project] = {}
-
-    def open(self) -> None:
-        if self.http is None:
-            self.http = client()
-
-    def close(self) -> None:
-        if self.http is not None:
-            self.http.close()
-            self.http = None
 
     def send(self, delivery: Delivery) -> str:
         """Deliver one endpoint's message in its own call; returns our message id or raises DeliveryError."""

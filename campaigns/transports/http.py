@@ -17,6 +17,22 @@ def client() -> httpx.Client:
     return httpx.Client(timeout=timeout, follow_redirects=False, headers={"User-Agent": USER_AGENT})
 
 
+class HttpTransport:
+    """The batch life of a transport that speaks HTTP: one keep-alive client from open to close."""
+
+    def __init__(self) -> None:
+        self.http: httpx.Client | None = None
+
+    def open(self) -> None:
+        if self.http is None:
+            self.http = client()
+
+    def close(self) -> None:
+        if self.http is not None:
+            self.http.close()
+            self.http = None
+
+
 def answer_error(response: httpx.Response, provider: str, detail: str = "") -> DeliveryError:
     """A failed answer as DeliveryError: 408, 425, 429 and 5xx are transient (retry later), any other
     status is permanent for this message (bad number, refused credentials, opted-out recipient...)."""

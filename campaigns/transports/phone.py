@@ -31,7 +31,7 @@ from django.conf import settings
 from campaigns.channels import PhoneChannel, SmsChannel, VoiceChannel
 from campaigns.models import Channel, ChannelKind, Delivery
 from campaigns.transports.base import DeliveryError
-from campaigns.transports.http import answer_error, client, post
+from campaigns.transports.http import HttpTransport, answer_error, post
 from engage import crypto
 from engage.webhooks import UrlRefused, check_url, signed_headers
 
@@ -135,7 +135,7 @@ def _speech(body: str) -> str:
     return escape(root.text or "") + "".join(ET.tostring(child, encoding="unicode") for child in root)
 
 
-class PhoneTransport:
+class PhoneTransport(HttpTransport):
     """One keep-alive HTTP client per batch; each delivery goes to its project's provider."""
 
     kind: ClassVar[str]
@@ -143,17 +143,8 @@ class PhoneTransport:
     members: ClassVar[tuple[str, ...]]
 
     def __init__(self) -> None:
-        self.http: httpx.Client | None = None
+        super().__init__()
         self._providers: dict[str, Provider | None] = {}
-
-    def open(self) -> None:
-        if self.http is None:
-            self.http = client()
-
-    def close(self) -> None:
-        if self.http is not None:
-            self.http.close()
-            self.http = None
 
     def send(self, delivery: Delivery) -> str:
         """Hand one message to the project's provider; returns its message id or raises DeliveryError."""
