@@ -1,3 +1,5 @@
+import json
+
 import pytest
 from django.urls import reverse
 
@@ -6,6 +8,14 @@ from campaigns.models import Channel, ChannelKind, Delivery
 from projects.models import Role
 from tests.campaigns.provider_server import ProviderServer
 from tests.campaigns.test_deliveries import smtp_sink  # noqa: F401 - a fixture
+from tests.campaigns.test_transports_push import (  # noqa: F401 - fixtures of the loopback APNs server
+    DEVICE,
+    apns_channel,
+    apple_answers,
+    apple_key,
+    authority,
+    provider,
+)
 from tests.factories import MembershipFactory
 
 pytestmark = pytest.mark.django_db
@@ -362,3 +372,15 @@ def test_the_list_explains_custom_channel_webhooks(client, user, project, settin
 
     assert "X-Amz-Pinpoint-AccountId: 123456789012" in html
     assert reverse("project_settings") in html
+
+
+def test_a_test_push_reaches_apns_and_shows_the_apns_id(client, user, project, provider, apns_channel):  # noqa: F811
+    apple_answers(provider)
+    client.force_login(user)
+
+    response = client.post(_url("channel_test", "APNS"), {"address": DEVICE, "text": "Ping"}, follow=True)
+
+    (request,) = provider.received
+    assert request.path == f"/3/device/{DEVICE}"
+    assert json.loads(request.body)["aps"]["alert"] == {"title": "Engage test message", "body": "Ping"}
+    assert f"Provider message id: {request.headers['apns-id']}" in _messages(response)
