@@ -246,7 +246,6 @@ def main(total: int, modes: list[str]) -> None:
     sink = multiprocessing.Process(target=sink_main, args=(port, count, ready), daemon=True)
     sink.start()
     ready.wait(30)
-    results = {}
     try:
         messages = raw_messages(total)
         size = sum(len(data) for _, data in messages) / total
@@ -254,33 +253,34 @@ def main(total: int, modes: list[str]) -> None:
         wait_for(count, total)
         raw_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         del messages
+        print(f"message size ~{size / 1024:.1f} KB")
+        print(f"{'':>28}  {'seconds':>8}  {'msg/s':>7}  {'/ raw':>6}  {'peak RSS':>8}")
+        label = "raw smtplib loop"
+        print(f"{label:>28}  {raw_seconds:>8.1f}  {total / raw_seconds:>7.0f}  {1:>5.2f}x  {raw_rss:>5.0f} MB")
         for mode in modes:
             count.value = 0
             name = f"engage_bench_mail_{os.getpid()}_{mode}"
             admin(f"CREATE DATABASE {name}")
             try:
-                results[mode] = ours(PG_URL.rsplit("/", 1)[0] + "/" + name, port.value, total, mode)
+                result = ours(PG_URL.rsplit("/", 1)[0] + "/" + name, port.value, total, mode)
             finally:
                 admin(f"DROP DATABASE IF EXISTS {name}")
             wait_for(count, total)
+            for part, seconds in (
+                ("create", result["create"]),
+                ("send", result["send"]),
+                ("total", result["create"] + result["send"]),
+            ):
+                rss = f"{result['rss_mb']:>5.0f} MB" if part == "total" else ""
+                label = f"{mode}: {part}"
+                print(
+                    f"{label:>28}  {seconds:>8.1f}  {total / seconds:>7.0f}  {seconds / raw_seconds:>5.2f}x  {rss:>8}"
+                )
     finally:
         sink.terminate()
     print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
-
-    batch = next(iter(results.values()))["batch"] if results else "?"
-    print(f"message size ~{size / 1024:.1f} KB; a task or batch carries {batch} deliveries")
-    print(f"{'':>28}  {'seconds':>8}  {'msg/s':>7}  {'/ raw':>6}  {'peak RSS':>8}")
-    print(f"{'raw smtplib loop':>28}  {raw_seconds:>8.1f}  {total / raw_seconds:>7.0f}  {1:>5.2f}x  {raw_rss:>5.0f} MB")
-    for mode, result in results.items():
-        for part, seconds in (
-            ("create", result["create"]),
-            ("send", result["send"]),
-            ("total", result["create"] + result["send"]),
-        ):
-            rss = f"{result['rss_mb']:>5.0f} MB" if part == "total" else ""
-            label = f"{mode}: {part}"
-            print(f"{label:>28}  {seconds:>8.1f}  {total / seconds:>7.0f}  {seconds / raw_seconds:>5.2f}x  {rss:>8}")
-    for mode in results:
+    print(f"a task or batch carries {result['batch']} deliveries")
+    for mode in modes:
         print(f"{mode}: {MODES[mode]}")
 
 
