@@ -48,6 +48,7 @@ from audience.models import (
 )
 from audience.services import endpoints_write
 from audience.validation import EndpointInvalid, EndpointWrite, parse_endpoint
+from engage.db import commit_without_flush_wait
 from engage.queue import enqueue_on_commit
 from projects.models import Project
 
@@ -469,7 +470,12 @@ def _resolve_users(
 
 
 def _failure_text(file: str, record: Record, reason: str) -> str:
-    return f"{file} line {record.line}: {reason}"
+    return _storable(f"{file} line {record.line}: {reason}")
+
+
+def _storable(text: str) -> str:
+    """The text with NUL characters (which PostgreSQL text and jsonb cannot hold) shown as U+FFFD."""
+    return text.replace("\x00", "\ufffd")
 
 
 # --- running a job ---------------------------------------------------------------------------------
@@ -490,7 +496,10 @@ def _record_failures(job: ImportJob, file: str, failures: list[tuple[Record, str
     if not failures:
         return
     ImportFailure.objects.bulk_create(
-        [ImportFailure(job=job, file=file, line=r.line, reason=reason, row=r.text) for r, reason in failures]
+        [
+            ImportFailure(job=job, file=file, line=r.line, reason=_storable(reason), row=_storable(r.text))
+            for r, reason in failures
+        ]
     )
     room = MAX_JOB_FAILURES - len(job.failures)
     job.failures = job.failures + [_failure_text(file, r, reason) for r, reason in failures[:room]]
@@ -620,6 +629,9 @@ class _Statistics:
 def _commit_chunk(job: ImportJob, name: str, chunk: list[Record], *, end: int, line: int, header) -> int:
     """Write one chunk and the job's progress in one transaction; returns the endpoints created."""
     with transaction.atomic():
+        # The chunk and the offset after it commit together: losing both in a crash only means
+        # the next run reads the chunk again, so the commit need not wait for the disk.
+        commit_without_flush_wait()
         result = apply_chunk(
             job.project,
             chunk,
@@ -738,7 +750,7 @@ def import_preview_run(job_id: str, *, chunk_rows: int = CHUNK_ROWS) -> None:
             preview["updated"] += result.updated
             preview["invalid"] += len(result.failures)
             room = MAX_JOB_FAILURES - len(preview["reasons"])
-            preview["reasons"] += [{"line": r.line, "reason": why} for r, why in result.failures[:room]]
+            preview["reasons"] += [{"line": r.line, "reason": _storable(why)} for r, why in result.failures[:room]]
             preview["offset"] = reader.offset
             ImportJob.objects.filter(pk=job.pk).update(preview=preview, claimed_until=timezone.now() + LEASE)
     except (HeaderInvalid, OSError) as error:

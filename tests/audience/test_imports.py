@@ -332,4 +332,5 @@ def test_a_csv_row_with_a_nul_character_is_refused(s3, project):
     job = run(project, url)
 
     assert job.failures == ["nul.csv line 2: The endpoint must not contain NUL characters."]
+    assert ImportFailure.objects.get(job=job).row == "nul-1,EMAIL,a\ufffdb@example.com"
     assert set(Endpoint.objects.filter(project=project).values_list("key", flat=True)) == {"ok-1"}
