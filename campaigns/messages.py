@@ -13,6 +13,7 @@ recipient's; a value still missing takes the template's DefaultSubstitutions ent
 
 import json
 import re
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -303,7 +304,7 @@ def _rendering_failed(project: Project, endpoint: Endpoint, error: Exception, re
     return SystemEvent(
         project_id=project.id,
         endpoint_key=endpoint.key,
-        event_id=f"{request_id}:{endpoint.key}:_email.rendering_failure",
+        event_id=f"{request_id or uuid.uuid4().hex}:{endpoint.key}:_email.rendering_failure",
         event_type="_email.rendering_failure",
         timestamp=timezone.now(),
         attributes={"error": str(error)[:200], "request_id": request_id},

@@ -429,3 +429,33 @@ def test_sms_reaches_the_provider_and_answers_with_its_outcome(pinpoint, project
     assert refused["DeliveryStatus"] == "PERMANENT_FAILURE"
     assert Delivery.objects.get(address="+15555550100").provider_message_id == "SM0001"
     assert Event.objects.get(event_type="_SMS.BUFFERED").endpoint_key == "mobile-1"
+
+
+def test_provider_throttling_answers_throttled_and_keeps_the_row_for_retry(pinpoint, project, twilio):
+    twilio_sms(project)
+    twilio.answer((429, {"Content-Type": "application/json"}, {"code": 20429, "message": "Too Many Requests"}))
+
+    result = send(
+        pinpoint,
+        project,
+        Addresses={"+15555550100": {"ChannelType": "SMS"}},
+        MessageConfiguration={"SMSMessage": {"Body": "hi"}},
+    )["Result"]["+15555550100"]
+
+    assert (result["DeliveryStatus"], result["StatusCode"]) == ("THROTTLED", 429)
+    assert "do not resend" in result["StatusMessage"]
+    row = Delivery.objects.get()
+    assert (row.status, row.attempts) == (DeliveryStatus.QUEUED, 1)
+
+
+def test_a_message_that_fails_to_render_is_a_permanent_failure_with_an_event(pinpoint, project, email_on, smtp_sink):
+    endpoint(pinpoint, project, "ep-1", "ada@example.org")
+    broken = {"EmailMessage": {"SimpleEmail": {"Subject": {"Data": "Hi {{noSuchHelper Name}}"}}}}
+
+    result = send(pinpoint, project, Endpoints={"ep-1": {}}, MessageConfiguration=broken)["EndpointResult"]["ep-1"]
+
+    assert result["DeliveryStatus"] == "PERMANENT_FAILURE"
+    assert result["StatusMessage"].startswith("Rendering failed")
+    assert Event.objects.get(project=project).event_type == "_email.rendering_failure"
+    assert smtp_sink.messages == []
+    assert not Delivery.objects.exists()
