@@ -1,8 +1,11 @@
 import pytest
 from botocore.exceptions import ClientError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from audience.models import Event
 from campaigns.channels import channel_update
+from campaigns.messages import MessageSpec, Recipient, messages_send
 from campaigns.models import Delivery, DeliveryStatus
 from projects.models import Role
 from tests.campaigns import test_deliveries, test_transports_sms
@@ -459,3 +462,19 @@ def test_a_message_that_fails_to_render_is_a_permanent_failure_with_an_event(pin
     assert Event.objects.get(project=project).event_type == "_email.rendering_failure"
     assert smtp_sink.messages == []
     assert not Delivery.objects.exists()
+
+
+def test_queries_do_not_grow_with_the_recipients(project, smtp_sink):
+    enable(project, "EMAIL", FromAddress="news@example.com", Identity="example.com")
+    for i in range(30):
+        test_deliveries.make_endpoint(project, f"ep-{i}", f"user{i}@example.org")
+    spec = MessageSpec(config={"EmailMessage": {"Body": "Hi {{Address}}"}, "DefaultMessage": {"Body": "x"}})
+
+    def queries(count: int) -> int:
+        recipients = [Recipient(key=f"ep-{i}", is_endpoint=True) for i in range(count)]
+        with CaptureQueriesContext(connection) as captured:
+            messages_send(project, recipients, spec, request_id="r")
+        return len(captured)
+
+    assert queries(3) == queries(30)
+    assert len(smtp_sink.messages) == 33
