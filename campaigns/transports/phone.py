@@ -195,9 +195,7 @@ class PhoneTransport(HttpTransport):
             detail = f"{answer.get('code', '')} {answer.get('message', '')}".strip() if answer else ""
             raise answer_error(response, "Twilio", detail)
         sid = answer.get("sid")
-        if not isinstance(sid, str) or not sid:
-            raise DeliveryError("Twilio accepted the request but returned no sid.", permanent=False, code=502)
-        return sid
+        return sid if isinstance(sid, str) and sid else ""  # accepted: never resend for want of a sid
 
     def webhook(self, delivery: Delivery, message: dict[str, Any], origination: str, provider: Provider) -> str:
         if not (provider.webhook_url and provider.webhook_secret):
