@@ -291,3 +291,16 @@ def test_voice_without_a_calling_number_fails_permanently(project, twilio):
     assert failure.value.permanent
     assert "no number to send from" in failure.value.message
     assert twilio.received == []
+
+
+def test_an_accepted_sms_without_a_sid_is_sent_and_keeps_our_id(project, twilio):
+    twilio_sms(project)
+    twilio.answer((201, {}, b"accepted"))
+    row = delivery(project)
+
+    outcome = deliveries_send_batch([row.id])[row.id]
+
+    row.refresh_from_db()
+    assert outcome.status == DeliveryStatus.SENT
+    assert row.provider_message_id == row.message_id
+    assert len(twilio.received) == 1
