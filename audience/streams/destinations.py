@@ -103,9 +103,18 @@ def _rejected(answers: list[dict], action: str) -> tuple[list[bool], str]:
     return accepted, f"{action}: {refused} records refused ({failed['ErrorCode']} {failed.get('ErrorMessage', '')})"
 
 
-def send(destination: Destination, records: list[OutgoingRecord], *, project_id: str) -> tuple[list[bool], str]:
-    """Ship one batch (≤ MAX_RECORDS, ≤ MAX_BYTES). Returns, per record, whether the destination took
-    it, and an error message when some were refused. Raises DestinationError when the call failed."""
+def http_client() -> httpx.Client:
+    """A keep-alive client for one shipping run (making one costs more than a batch's POST)."""
+    timeout = httpx.Timeout(settings.ENGAGE_PROVIDER_TIMEOUT, connect=min(5.0, settings.ENGAGE_PROVIDER_TIMEOUT))
+    return httpx.Client(timeout=timeout, follow_redirects=False)
+
+
+def send(
+    destination: Destination, records: list[OutgoingRecord], *, project_id: str, http: httpx.Client
+) -> tuple[list[bool], str]:
+    """Ship one batch (≤ MAX_RECORDS, ≤ MAX_BYTES); `http` serves webhooks. Returns, per record,
+    whether the destination took it, and an error message when some were refused. Raises
+    DestinationError when the call failed."""
     if destination.kind == KINESIS:
         try:
             answer = _client("kinesis", destination.region, settings.ENGAGE_KINESIS_ENDPOINT_URL).put_records(
@@ -125,19 +134,17 @@ def send(destination: Destination, records: list[OutgoingRecord], *, project_id:
         except (BotoCoreError, ClientError) as error:
             raise _aws_error(f"Firehose PutRecordBatch to {destination.name}", error) from error
         return _rejected(answer["RequestResponses"], f"Firehose PutRecordBatch to {destination.name}")
-    return _post(destination.name, records, project_id=project_id)
+    return _post(http, destination.name, records, project_id=project_id)
 
 
-def _post(url: str, records: list[OutgoingRecord], *, project_id: str) -> tuple[list[bool], str]:
+def _post(http: httpx.Client, url: str, records: list[OutgoingRecord], *, project_id: str) -> tuple[list[bool], str]:
     body = b'{"application_id": %s, "records": [%s]}' % (
         json.dumps(project_id).encode(),
         b", ".join(r.data for r in records),
     )
     headers = {**signed_headers(project_secret(project_id), body), BATCH_ID_HEADER: uuid.uuid4().hex}
-    timeout = httpx.Timeout(settings.ENGAGE_PROVIDER_TIMEOUT, connect=min(5.0, settings.ENGAGE_PROVIDER_TIMEOUT))
     try:
-        with httpx.Client(timeout=timeout, follow_redirects=False) as http:
-            response = http.post(url, content=body, headers=headers)
+        response = http.post(url, content=body, headers=headers)
     except httpx.HTTPError as error:
         raise DestinationError(f"Webhook {url} cannot be reached: {type(error).__name__}: {error}") from error
     if not 200 <= response.status_code < 300:

@@ -198,29 +198,34 @@ def _ship_waiting(stream: EventStream, destination: Destination, deadline: float
     """Send waiting events until none are left, the deadline passes, or a send fails (DestinationError).
     Returns (records sent, whether events may still be waiting)."""
     sent = 0
-    while True:
-        events = list(
-            Event.objects.filter(project_id=stream.project_id, stream_pending=True).order_by("id")[:READ_BATCH]
-        )
-        if not events:
-            return sent, False
-        records = _records(stream.project, events)
-        for batch in _batches(events, records):
-            accepted, refusal = destinations.send(destination, [r for _, r in batch], project_id=stream.project_id)
-            done = [event.id for (event, _), ok in zip(batch, accepted, strict=True) if ok]
-            now = timezone.now()
-            with transaction.atomic():
-                Event.objects.filter(id__in=done, stream_pending=True).update(stream_pending=None)
-                renewed = EventStream.objects.filter(pk=stream.pk, lease_token=stream.lease_token).update(
-                    lease_until=now + LEASE, records_sent=F("records_sent") + len(done), last_success_at=now
+    with destinations.http_client() as http:
+        while True:
+            events = list(
+                Event.objects.filter(project_id=stream.project_id, stream_pending=True).order_by("id")[:READ_BATCH]
+            )
+            if not events:
+                return sent, False
+            records = _records(stream.project, events)
+            for batch in _batches(events, records):
+                accepted, refusal = destinations.send(
+                    destination, [r for _, r in batch], project_id=stream.project_id, http=http
                 )
-            sent += len(done)
-            if refusal:
-                raise DestinationError(refusal)
-            if not renewed:
-                raise _LeaseLost
-        if time.monotonic() > deadline:
-            return sent, True
+                done = [event.id for (event, _), ok in zip(batch, accepted, strict=True) if ok]
+                now = timezone.now()
+                with transaction.atomic():
+                    Event.objects.filter(id__in=done, stream_pending=True).update(stream_pending=None)
+                    renewed = EventStream.objects.filter(pk=stream.pk, lease_token=stream.lease_token).update(
+                        lease_until=now + LEASE,
+                        records_sent=F("records_sent") + len(done),
+                        **({"last_success_at": now} if done else {}),
+                    )
+                sent += len(done)
+                if refusal:
+                    raise DestinationError(refusal)
+                if not renewed:
+                    raise _LeaseLost
+            if time.monotonic() > deadline:
+                return sent, True
 
 
 def stream_ship(project_id: str) -> int:
