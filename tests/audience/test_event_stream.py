@@ -5,10 +5,8 @@ served on loopback — in batches, at least once, after failures, per project.""
 import hashlib
 import hmac
 import json
-import threading
 import uuid
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
 import pytest
@@ -21,6 +19,7 @@ from audience.services import SystemEvent, events_record
 from audience.streams.services import event_stream_delete, event_stream_put, stream_ship, streams_sweep
 from engage.webhooks import project_secret
 from projects.models import Role
+from tests.campaigns.provider_server import ProviderServer, closed_port
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -28,45 +27,20 @@ pytestmark = pytest.mark.django_db(transaction=True)
 ROLE = "arn:aws:iam::123456789012:role/PinpointEvents"
 
 
-class Webhook:
-    """A webhook receiver on loopback: records each POST (headers, body); answers `status`."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[dict, bytes]] = []
-        self.status = 200
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                if hook.status == 200:
-                    hook.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                self.send_response(hook.status)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/engage-events"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def records(self) -> list[dict]:
-        return [record for _, body in self.requests for record in json.loads(body)["records"]]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def webhook():
-    hook = Webhook()
-    yield hook
-    hook.close()
+    """A webhook receiver on loopback (records every POST; answers 200 unless scripted)."""
+    server = ProviderServer()
+    yield server
+    server.stop()
+
+
+def hook_url(server: ProviderServer) -> str:
+    return server.url + "/engage-events"
+
+
+def records(server: ProviderServer) -> list[dict]:
+    return [record for received in server.received for record in received.json()["records"]]
 
 
 @pytest.fixture
@@ -288,20 +262,20 @@ def test_events_stored_before_the_stream_existed_are_not_streamed(pinpoint, proj
     put_events(pinpoint, project, "a", {"early": event("before")})
 
     pinpoint.put_event_stream(
-        ApplicationId=project.id, WriteEventStream={"DestinationStreamArn": webhook.url, "RoleArn": ROLE}
+        ApplicationId=project.id, WriteEventStream={"DestinationStreamArn": hook_url(webhook), "RoleArn": ROLE}
     )
     put_events(pinpoint, project, "a", {"late": event("after")})
 
-    assert [r["event_type"] for r in webhook.records()] == ["after"]
+    assert [r["event_type"] for r in records(webhook)] == ["after"]
 
 
 def test_a_repeated_put_events_call_is_streamed_once(pinpoint, project, webhook):
-    event_stream_put(project, destination=webhook.url, role_arn=ROLE, updated_by="x")
+    event_stream_put(project, destination=hook_url(webhook), role_arn=ROLE, updated_by="x")
 
     put_events(pinpoint, project, "a", {"same": event("tap")})
     put_events(pinpoint, project, "a", {"same": event("tap")})
 
-    assert [r["event_id"] for r in webhook.records()] == ["same"]
+    assert [r["event_id"] for r in records(webhook)] == ["same"]
 
 
 def test_firehose_records_arrive_newline_delimited_in_its_s3_destination(project, aws, s3):
@@ -323,11 +297,11 @@ def test_firehose_records_arrive_newline_delimited_in_its_s3_destination(project
 
 
 def test_email_events_carry_the_mail_facet(project, webhook):
-    event_stream_put(project, destination=webhook.url, role_arn=ROLE, updated_by="x")
+    event_stream_put(project, destination=hook_url(webhook), role_arn=ROLE, updated_by="x")
 
     events_record(system_events(project, 1))
 
-    record = webhook.records()[0]
+    record = records(webhook)[0]
     assert record["facets"]["email_channel"]["mail_event"]["mail"] == {
         "message_id": "m0",
         "message_send_timestamp": record["event_timestamp"],
@@ -339,34 +313,38 @@ def test_email_events_carry_the_mail_facet(project, webhook):
 
 
 def test_webhook_batches_are_signed_with_the_projects_secret(project, webhook):
-    event_stream_put(project, destination=webhook.url, role_arn=ROLE, updated_by="x")
+    event_stream_put(project, destination=hook_url(webhook), role_arn=ROLE, updated_by="x")
 
     events_record(system_events(project, 2))
 
-    headers, body = webhook.requests[0]
+    [received] = webhook.received
+    headers = {name.lower(): value for name, value in received.headers.items()}
     expected = hmac.new(
-        project_secret(project.id).encode(), headers["x-engage-timestamp"].encode() + b"." + body, hashlib.sha256
+        project_secret(project.id).encode(),
+        headers["x-engage-timestamp"].encode() + b"." + received.body,
+        hashlib.sha256,
     ).hexdigest()
+    assert received.method == "POST" and received.path == "/engage-events"
     assert headers["x-engage-signature"] == f"v1={expected}"
     assert headers["content-type"] == "application/json"
-    assert json.loads(body)["application_id"] == project.id
-    assert len(json.loads(body)["records"]) == 2
+    assert received.json()["application_id"] == project.id
+    assert len(received.json()["records"]) == 2
 
 
 def test_more_than_500_events_ship_in_batches_of_at_most_500(project, webhook):
-    event_stream_put(project, destination=webhook.url, role_arn=ROLE, updated_by="x")
+    event_stream_put(project, destination=hook_url(webhook), role_arn=ROLE, updated_by="x")
 
     events_record(system_events(project, 1203))
 
-    sizes = [len(json.loads(body)["records"]) for _, body in webhook.requests]
+    sizes = [len(received.json()["records"]) for received in webhook.received]
     assert sizes == [500, 500, 203]
-    assert len({r["client"]["client_id"] for r in webhook.records()}) == 1203
+    assert len({r["client"]["client_id"] for r in records(webhook)}) == 1203
     assert waiting(project) == 0
 
 
 def test_a_destination_that_is_down_keeps_the_events_and_gets_them_after_the_backoff(project, webhook):
-    event_stream_put(project, destination=webhook.url, role_arn=ROLE, updated_by="x")
-    webhook.status = 503
+    event_stream_put(project, destination=hook_url(webhook), role_arn=ROLE, updated_by="x")
+    webhook.answer((503, {}, "busy"))
 
     events_record(system_events(project, 4))
 
@@ -375,14 +353,15 @@ def test_a_destination_that_is_down_keeps_the_events_and_gets_them_after_the_bac
     assert stream.attempts == 1
     assert "HTTP 503" in stream.last_error
     assert stream.next_attempt_at > timezone.now()
-    webhook.status = 200
+    webhook.received.clear()
+    webhook.answer((200, {}, ""))
     assert streams_sweep() == []  # not due yet: backing off
 
     with time_machine.travel(stream.next_attempt_at + timedelta(seconds=1)):
         swept = streams_sweep()
 
     assert swept == [project.id]
-    assert sorted(r["client"]["client_id"] for r in webhook.records()) == ["e0", "e1", "e2", "e3"]
+    assert sorted(r["client"]["client_id"] for r in records(webhook)) == ["e0", "e1", "e2", "e3"]
     assert waiting(project) == 0
     stream.refresh_from_db()
     assert (stream.attempts, stream.next_attempt_at, stream.records_sent) == (0, None, 4)
@@ -390,10 +369,8 @@ def test_a_destination_that_is_down_keeps_the_events_and_gets_them_after_the_bac
     assert stream.last_success_at > stream.last_error_at
 
 
-def test_an_unreachable_destination_backs_off_longer_each_time(project, webhook):
-    url = webhook.url
-    webhook.close()
-    event_stream_put(project, destination=url, role_arn=ROLE, updated_by="x")
+def test_an_unreachable_destination_backs_off_longer_each_time(project):
+    event_stream_put(project, destination=closed_port(), role_arn=ROLE, updated_by="x")
     events_record(system_events(project, 1))
     first = EventStream.objects.get(project=project)
 
@@ -420,7 +397,7 @@ def test_a_missing_kinesis_stream_is_reported_and_nothing_is_lost(project, aws):
 
 
 def test_a_held_lease_keeps_a_second_shipper_out(project, webhook):
-    event_stream_put(project, destination=webhook.url, role_arn=ROLE, updated_by="x")
+    event_stream_put(project, destination=hook_url(webhook), role_arn=ROLE, updated_by="x")
     EventStream.objects.filter(project=project).update(lease_until=timezone.now() + timedelta(minutes=5))
 
     events_record(system_events(project, 2))
@@ -430,30 +407,30 @@ def test_a_held_lease_keeps_a_second_shipper_out(project, webhook):
     assert waiting(project) == 2
     with time_machine.travel(timezone.now() + timedelta(minutes=6)):
         assert streams_sweep() == [project.id]  # the holder died: its lease lapsed
-    assert len(webhook.records()) == 2
+    assert len(records(webhook)) == 2
 
 
 def test_events_reach_only_their_own_projects_stream(project, webhook):
     other = ProjectFactory()
-    other_hook = Webhook()
+    other_hook = ProviderServer()
     try:
-        event_stream_put(project, destination=webhook.url, role_arn=ROLE, updated_by="x")
-        event_stream_put(other, destination=other_hook.url, role_arn=ROLE, updated_by="x")
+        event_stream_put(project, destination=hook_url(webhook), role_arn=ROLE, updated_by="x")
+        event_stream_put(other, destination=hook_url(other_hook), role_arn=ROLE, updated_by="x")
         silent = ProjectFactory()
 
         events_record(system_events(project, 2) + system_events(other, 1) + system_events(silent, 1))
 
-        assert {r["application"]["app_id"] for r in webhook.records()} == {project.id}
-        assert len(webhook.records()) == 2
-        assert [r["application"]["app_id"] for r in other_hook.records()] == [other.id]
+        assert {r["application"]["app_id"] for r in records(webhook)} == {project.id}
+        assert len(records(webhook)) == 2
+        assert [r["application"]["app_id"] for r in records(other_hook)] == [other.id]
         assert Event.objects.filter(project=silent, stream_pending__isnull=False).count() == 0
     finally:
-        other_hook.close()
+        other_hook.stop()
 
 
 def test_deleting_the_stream_forgets_waiting_events(project, webhook):
-    event_stream_put(project, destination=webhook.url, role_arn=ROLE, updated_by="x")
-    webhook.status = 500
+    event_stream_put(project, destination=hook_url(webhook), role_arn=ROLE, updated_by="x")
+    webhook.answer((500, {}, "broken"))
     events_record(system_events(project, 3))
 
     event_stream_delete(project)
@@ -463,18 +440,18 @@ def test_deleting_the_stream_forgets_waiting_events(project, webhook):
 
 
 def test_replacing_the_destination_sends_the_waiting_events_there_at_once(project, webhook):
-    broken = Webhook()
-    broken.status = 500
+    broken = ProviderServer()
+    broken.answer((500, {}, "broken"))
     try:
-        event_stream_put(project, destination=broken.url, role_arn=ROLE, updated_by="x")
+        event_stream_put(project, destination=hook_url(broken), role_arn=ROLE, updated_by="x")
         events_record(system_events(project, 2))
         assert waiting(project) == 2
 
-        event_stream_put(project, destination=webhook.url, role_arn=ROLE, updated_by="x")
+        event_stream_put(project, destination=hook_url(webhook), role_arn=ROLE, updated_by="x")
     finally:
-        broken.close()
+        broken.stop()
 
-    assert len(webhook.records()) == 2
+    assert len(records(webhook)) == 2
     assert waiting(project) == 0
 
 
