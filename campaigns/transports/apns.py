@@ -23,13 +23,14 @@ from typing import Any
 
 import httpx
 import jwt
+from cryptography.exceptions import UnsupportedAlgorithm
 from django.conf import settings
 
 from campaigns.channels import ApnsChannel
 from campaigns.models import ChannelKind, Delivery
 from campaigns.transports.base import DeliveryError
 from campaigns.transports.http import ERROR_TEXT_LIMIT, post
-from campaigns.transports.push import ChannelCache, TokenCache, integer, push_client, retry_after
+from campaigns.transports.push import ChannelCache, TokenCache, integer, mapping, push_client, retry_after
 
 PROVIDER_TOKEN_LIFETIME = 50 * 60  # seconds
 VOIP = frozenset({ChannelKind.APNS_VOIP, ChannelKind.APNS_VOIP_SANDBOX})
@@ -82,9 +83,9 @@ def apns_payload(delivery: Delivery) -> dict[str, Any]:
         aps["thread-id"] = payload["ThreadId"]
     if payload.get("MediaUrl"):
         aps["mutable-content"] = 1
-    body: dict[str, Any] = dict(payload.get("Data") or {})
+    body: dict[str, Any] = dict(mapping(payload, "Data"))
     data: dict[str, Any] = {}
-    pinpoint = {str(k): v for k, v in (payload.get("Context") or {}).items()}
+    pinpoint = {str(k): v for k, v in mapping(payload, "Context").items()}
     if payload.get("Action") in ("URL", "DEEP_LINK") and payload.get("Url"):
         pinpoint["deeplink"] = payload["Url"]
     if pinpoint:
@@ -193,7 +194,7 @@ class ApnsTransport:
         claims = {"iss": channel.TeamId, "iat": int(time.time())}
         try:
             token = jwt.encode(claims, channel.TokenKey, algorithm="ES256", headers={"kid": channel.TokenKeyId})
-        except (ValueError, TypeError, jwt.PyJWTError) as error:
+        except (ValueError, TypeError, UnsupportedAlgorithm, jwt.PyJWTError) as error:
             raise DeliveryError(
                 f"The channel's TokenKey cannot sign APNs tokens ({type(error).__name__}): it must be the "
                 ".p8 key (EC P-256) Apple issued.",

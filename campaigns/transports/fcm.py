@@ -18,13 +18,14 @@ from urllib.parse import quote
 
 import httpx
 import jwt
+from cryptography.exceptions import UnsupportedAlgorithm
 from django.conf import settings
 
 from campaigns.channels import GcmChannel
 from campaigns.models import ChannelKind, Delivery
 from campaigns.transports.base import DeliveryError
 from campaigns.transports.http import ERROR_TEXT_LIMIT, post
-from campaigns.transports.push import ChannelCache, TokenCache, integer, push_client, retry_after
+from campaigns.transports.push import ChannelCache, TokenCache, integer, mapping, push_client, retry_after
 
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
@@ -115,9 +116,9 @@ def fcm_message(delivery: Delivery) -> dict[str, Any]:
             data["pinpoint.deeplink"] = url
         else:
             data["pinpoint.openApp"] = "true"
-        if payload.get("Data"):
+        if mapping(payload, "Data"):
             data["pinpoint.jsonBody"] = json.dumps(payload["Data"])
-        for name, value in (payload.get("Context") or {}).items():  # Pinpoint's data.pinpoint object, flat
+        for name, value in mapping(payload, "Context").items():  # Pinpoint's data.pinpoint object, flat
             data.setdefault(f"pinpoint.{name}", value)
         message = {"data": _strings({k: v for k, v in data.items() if v})}
         android: dict[str, Any] = {}
@@ -209,7 +210,7 @@ class FcmTransport:
         headers = {"kid": account["private_key_id"]} if account.get("private_key_id") else None
         try:
             assertion = jwt.encode(claims, account["private_key"], algorithm="RS256", headers=headers)
-        except (ValueError, TypeError, KeyError, jwt.PyJWTError) as error:
+        except (ValueError, TypeError, KeyError, UnsupportedAlgorithm, jwt.PyJWTError) as error:
             raise DeliveryError(
                 f"The service account's private_key cannot sign ({type(error).__name__}).", permanent=True, code=400
             ) from None

@@ -68,6 +68,17 @@ def integer(payload: dict[str, Any], member: str) -> int | None:
         raise DeliveryError(f"{member} must be a whole number, not {value!r}.", permanent=True, code=400) from None
 
 
+def mapping(payload: dict[str, Any], member: str) -> dict[str, Any]:
+    """The payload's map member (Data, Context), {} when absent; raises a permanent DeliveryError when it
+    is not a map."""
+    value = payload.get(member)
+    if value is None or value == "":
+        return {}
+    if not isinstance(value, dict):
+        raise DeliveryError(f"{member} must be a map of names to values.", permanent=True, code=400)
+    return value
+
+
 class ChannelCache:
     """The settings of each project's channel of one kind, loaded once per batch."""
 

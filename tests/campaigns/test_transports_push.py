@@ -484,6 +484,18 @@ def test_apns_badge_that_is_not_a_number_fails_permanently(provider, apns_channe
     assert provider.received == []
 
 
+@pytest.mark.parametrize("transport", [ApnsTransport, FcmTransport])
+def test_push_data_that_is_not_a_map_fails_permanently(provider, apns_channel, gcm_channel, project, transport):
+    channel, address = ("APNS", DEVICE) if transport is ApnsTransport else ("GCM", FCM_TOKEN)
+    google_answers(provider)
+
+    with pytest.raises(DeliveryError) as failure:
+        send(transport(), push_delivery(project, channel, address, Body="hi", Data="sku=42"))
+
+    assert failure.value.permanent and "Data must be a map" in failure.value.message
+    assert provider.requests_to("/3/") == provider.requests_to("/v1/") == []
+
+
 def test_apns_voip_channel_uses_the_voip_topic_and_push_type(provider, project, apple_key):
     channel_update(project, "APNS_VOIP", apns_settings(apple_key), by="t")
     apple_answers(provider)
@@ -561,6 +573,16 @@ def test_apns_invalid_provider_token_is_permanent(provider, apns_channel, projec
 
     assert failure.value.permanent and failure.value.code == 403 and "InvalidProviderToken" in failure.value.message
     assert len(provider.received) == 1
+
+
+def test_apns_token_key_that_cannot_sign_es256_fails_permanently(provider, project, google_key):
+    channel_update(project, "APNS", {**apns_settings(google_key)}, by="t")  # an RSA key, not Apple's P-256
+
+    with pytest.raises(DeliveryError) as failure:
+        send(ApnsTransport(), push_delivery(project, "APNS", DEVICE, Body="hi"))
+
+    assert failure.value.permanent and "TokenKey cannot sign" in failure.value.message
+    assert provider.received == []
 
 
 def test_apns_device_token_that_is_not_hex_is_refused_without_a_request(provider, apns_channel, project):
