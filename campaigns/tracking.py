@@ -129,23 +129,18 @@ NO_TRACK_ATTRIBUTES = frozenset({"ses:no-track", "data-engage-no-track"})
 
 
 def _rewrite_tag(tag: str, delivery: Delivery, base: str) -> str:
-    start = _NAME.match(tag).end()
     end = len(tag) - (2 if tag.endswith("/>") else 1)
     href: tuple[int, int, str] | None = None
-    position = start
-    while position < end:
-        match = _ATTRIBUTE.match(tag, position, end)
-        if match is None or match.end() == position:
-            position += 1  # a stray character (a lone "/"): the browser skips it too
-            continue
+    # Attribute by attribute from the tag name on; a stray character (a lone "/", a quote) is
+    # skipped, as browsers skip it.
+    for match in _ATTRIBUTE.finditer(tag, _NAME.match(tag).end(), end):
         name = match.group(1).lower()
         if name in NO_TRACK_ATTRIBUTES:
             return tag
         if name == "href" and href is None and match.group(2) is not None:
             raw = match.group(2)
             value = raw[1:-1] if raw[:1] in "\"'" else raw
-            href = (match.start(2), match.end(2), html_lib.unescape(value).strip())
-        position = match.end()
+            href = (match.start(2), match.end(2), (html_lib.unescape(value) if "&" in value else value).strip())
     if href is None:
         return tag
     begin, finish, target = href
