@@ -111,7 +111,7 @@ def event_stream_delete(project: Project) -> EventStream | None:
 def events_insert(rows: list[Event]) -> None:
     """Insert events, skipping those already stored (idempotent per project, endpoint and event id);
     those of projects with a stream wait for it, and its shipper runs after the commit."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # inside PutEvents' transaction: no savepoint round trips
         events_stream_mark(rows)
         Event.objects.bulk_create(rows, ignore_conflicts=True)
 
