@@ -9,6 +9,9 @@ Location.Country, 10 Attributes.* columns), then times in one run:
 
 - baseline: psycopg `COPY plain FROM STDIN (FORMAT csv, HEADER)` of the file's bytes into a plain
   table with one text column per CSV column (no indexes, no parsing in Python);
+- indexed COPY: the same rows already in the endpoint table's columns (prepared before the clock
+  starts), COPY'd as bytes into a copy of the endpoint table with all its indexes — the indexes'
+  cost with no Python at all, the floor of any import that keeps them;
 - thin: the thinnest Python program writing the same endpoints — csv.reader, attributes to JSON,
   COPY write_row into a copy of the endpoint table with all its indexes (no rules, no upsert);
 - ours: a fresh process running the import job (audience.imports.import_job_run) on the same file
@@ -17,6 +20,7 @@ Location.Country, 10 Attributes.* columns), then times in one run:
   peak RSS.
 """
 
+import contextlib
 import csv
 import json
 import os
@@ -82,51 +86,86 @@ def baseline_copy(url: str, path: Path) -> float:
         return time.perf_counter() - started
 
 
+ENDPOINT_COLUMNS = (
+    "project_id, key, endpoint_id, channel_type, address, opt_out, platform, country, attributes, metrics, "
+    "user_id, app_version, locale, make, model, model_version, platform_version, timezone, city, postal_code, "
+    "region, request_id, status, cohort_id, effective_date, creation_date"
+)
+
+
+def endpoint_rows(path: Path, project_id: str):
+    """The file's rows as rows of the endpoint table (ENDPOINT_COLUMNS): the least any import does."""
+    with path.open(newline="") as handle:
+        rows = csv.reader(handle)
+        header = next(rows)
+        names = [h.split(".", 1)[1] for h in header[6:]]
+        for row in rows:
+            attributes = {}
+            for name, value in zip(names, row[6:], strict=True):
+                attributes.setdefault(name, []).append(value)
+            yield (
+                project_id,
+                row[0].lower(),
+                row[0],
+                row[1],
+                row[2],
+                row[3],
+                row[4],
+                row[5],
+                json.dumps(attributes),
+                "{}",
+                *[""] * 12,
+                "ACTIVE",
+                0,
+                "now",
+                "now",
+            )
+
+
+def indexed_table(connection, name: str) -> None:
+    """A copy of the endpoint table with all its indexes (the GIN one and the "C" collation included)."""
+    connection.execute(f"CREATE TABLE {name} (LIKE audience_endpoint INCLUDING ALL)")
+    connection.commit()
+
+
+def indexed_copy(url: str, path: Path, project_id: str) -> float:
+    """COPY alone into the indexed endpoint table: the same rows, already in the table's columns
+    (prepared before the clock starts), sent as bytes — what the indexes cost, with no Python."""
+    import psycopg
+
+    prepared = path.with_name("prepared-" + path.name)
+    with prepared.open("w", newline="") as handle:
+        csv.writer(handle).writerows(endpoint_rows(path, project_id))
+    with psycopg.connect(url) as connection:
+        indexed_table(connection, "copied_endpoint")
+        started = time.perf_counter()
+        with (
+            connection.cursor() as cursor,
+            prepared.open("rb") as handle,
+            cursor.copy(f"COPY copied_endpoint ({ENDPOINT_COLUMNS}) FROM STDIN (FORMAT csv, NULL '\\N')") as copy,
+        ):
+            while block := handle.read(1024 * 1024):
+                copy.write(block)
+        connection.commit()
+        elapsed = time.perf_counter() - started
+    prepared.unlink()
+    return elapsed
+
+
 def thin_loop(url: str, path: Path, project_id: str) -> float:
     """The thinnest program writing the same endpoints: csv.reader, attributes to JSON, COPY
     write_row into a copy of the endpoint table with all its indexes (no rules, no upsert)."""
     import psycopg
 
-    columns = (
-        "project_id, key, endpoint_id, channel_type, address, opt_out, platform, country, attributes, metrics, "
-        "user_id, app_version, locale, make, model, model_version, platform_version, timezone, city, postal_code, "
-        "region, request_id, status, cohort_id, effective_date, creation_date"
-    )
     with psycopg.connect(url) as connection:
-        connection.execute("CREATE TABLE indexed_endpoint (LIKE audience_endpoint INCLUDING ALL)")
-        connection.commit()
+        indexed_table(connection, "indexed_endpoint")
         started = time.perf_counter()
         with (
             connection.cursor() as cursor,
-            path.open(newline="") as handle,
-            cursor.copy(f"COPY indexed_endpoint ({columns}) FROM STDIN") as copy,
+            cursor.copy(f"COPY indexed_endpoint ({ENDPOINT_COLUMNS}) FROM STDIN") as copy,
         ):
-            rows = csv.reader(handle)
-            header = next(rows)
-            names = [h.split(".", 1)[1] for h in header[6:]]
-            for row in rows:
-                attributes = {}
-                for name, value in zip(names, row[6:], strict=True):
-                    attributes.setdefault(name, []).append(value)
-                copy.write_row(
-                    (
-                        project_id,
-                        row[0].lower(),
-                        row[0],
-                        row[1],
-                        row[2],
-                        row[3],
-                        row[4],
-                        row[5],
-                        json.dumps(attributes),
-                        "{}",
-                        *[""] * 12,
-                        "ACTIVE",
-                        0,
-                        "now",
-                        "now",
-                    )
-                )
+            for row in endpoint_rows(path, project_id):
+                copy.write_row(row)
         connection.commit()
         return time.perf_counter() - started
 
@@ -141,7 +180,40 @@ def ours(url: str, path: Path) -> dict:
     )
     if result.returncode != 0:
         raise SystemExit(result.stderr)
+    if result.stderr:
+        print(result.stderr, file=sys.stderr, end="")
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+class StatementTimes:
+    """Django execute wrapper: wall time per kind of statement (its first words), per tenth of
+    the run's chunks, so a statement whose cost grows with the table shows up (BENCH_STATEMENTS=1)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, float]] = []
+
+    def __call__(self, execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.calls.append((" ".join(sql.split()[:6])[:70], time.perf_counter() - started))
+
+    def report(self, elapsed: float) -> None:
+        marks = [i for i, (kind, _) in enumerate(self.calls) if kind.startswith('UPDATE "audience_importjob"')]
+        tenths = [marks[len(marks) * t // 10] for t in range(1, 10)] + [len(self.calls)] if marks else [len(self.calls)]
+        totals: dict[str, list[float]] = {}
+        start = 0
+        for t, end in enumerate(tenths):
+            for kind, seconds in self.calls[start:end]:
+                totals.setdefault(kind, [0.0] * len(tenths))[t] += seconds
+            start = end
+        print(
+            f"statements: {sum(s for _, s in self.calls):.1f} s of {elapsed:.1f} s; per tenth of the run:",
+            file=sys.stderr,
+        )
+        for kind, seconds in sorted(totals.items(), key=lambda item: -sum(item[1]))[:14]:
+            print(f"{sum(seconds):8.1f} s  {' '.join(f'{s:5.1f}' for s in seconds)}  {kind}", file=sys.stderr)
 
 
 def child(path: Path) -> None:
@@ -152,6 +224,7 @@ def child(path: Path) -> None:
     django.setup()
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
+    from django.db import connection
 
     from audience.imports import import_job_run
     from audience.models import Endpoint, ImportJob, ImportSource, JobStatus
@@ -162,9 +235,13 @@ def child(path: Path) -> None:
     job = ImportJob.objects.create(
         project=project, source=ImportSource.UPLOAD, format="CSV", s3_url=f"upload://{path.name}", upload=path.name
     )
+    statements = StatementTimes()
     started = time.perf_counter()
-    import_job_run(job.pk, slice_seconds=float("inf"))
+    with connection.execute_wrapper(statements) if os.environ.get("BENCH_STATEMENTS") else contextlib.nullcontext():
+        import_job_run(job.pk, slice_seconds=float("inf"))
     elapsed = time.perf_counter() - started
+    if os.environ.get("BENCH_STATEMENTS"):
+        statements.report(elapsed)
     job.refresh_from_db()
     assert job.status == JobStatus.COMPLETED, (job.status, job.failures)
     assert job.total_failures == 0, job.failures[:3]
@@ -180,8 +257,8 @@ def main(sizes: list[int]) -> None:
         version = connection.execute("SHOW server_version").fetchone()[0]
     print(f"PostgreSQL {version}, Python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
     print(
-        f"{'rows':>9}  {'COPY (s)':>9}  {'thin (s)':>9}  {'ours (s)':>9}  {'ours rows/s':>11}  "
-        f"{'/COPY':>6}  {'/thin':>6}  {'peak RSS':>9}"
+        f"{'rows':>9}  {'COPY':>7}  {'idx COPY':>8}  {'thin':>7}  {'ours':>7}  {'ours rows/s':>11}  "
+        f"{'/COPY':>6}  {'/idx':>5}  {'/thin':>5}  {'idx/COPY':>8}  {'peak RSS':>8}"
     )
     for rows in sizes:
         with tempfile.TemporaryDirectory() as folder:
@@ -193,14 +270,16 @@ def main(sizes: list[int]) -> None:
                 copy_seconds = baseline_copy(database_url(name), path)
                 result = ours(database_url(name), path)
                 thin_seconds = thin_loop(database_url(name), path, result["project"])
+                indexed_seconds = indexed_copy(database_url(name), path, result["project"])
             finally:
                 admin(f"DROP DATABASE IF EXISTS {name}")
         assert result["endpoints"] == rows, result
         ours_seconds = result["seconds"]
+        ratios = [ours_seconds / copy_seconds, ours_seconds / indexed_seconds, ours_seconds / thin_seconds]
         print(
-            f"{rows:>9}  {copy_seconds:>9.2f}  {thin_seconds:>9.2f}  {ours_seconds:>9.2f}  "
-            f"{rows / ours_seconds:>11.0f}  "
-            f"{ours_seconds / copy_seconds:>5.1f}x  {ours_seconds / thin_seconds:>5.1f}x  {result['rss_mb']:>6.0f} MB"
+            f"{rows:>9}  {copy_seconds:>6.2f}s  {indexed_seconds:>7.2f}s  {thin_seconds:>6.2f}s  "
+            f"{ours_seconds:>6.1f}s  {rows / ours_seconds:>11.0f}  {ratios[0]:>5.1f}x  {ratios[1]:>4.1f}x  "
+            f"{ratios[2]:>4.1f}x  {indexed_seconds / copy_seconds:>7.1f}x  {result['rss_mb']:>5.0f} MB"
         )
 
 

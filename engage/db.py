@@ -63,3 +63,14 @@ def estimated_rows(table: str, alias: str = "default") -> int:
         cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [table])
         row = cursor.fetchone()
     return max(int(row[0]) if row else 0, 0)
+
+
+def commit_without_flush_wait(alias: str = "default") -> None:
+    """Let the current transaction's commit return before its WAL is flushed to disk (PostgreSQL
+    `SET LOCAL synchronous_commit = off`; nothing elsewhere). A crash right after may lose the
+    transaction, whole — never part of it — so use it only where everything the transaction
+    records, progress included, can be redone (a chunk of an import job)."""
+    connection = connections[alias]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit = off")
