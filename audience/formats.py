@@ -70,6 +70,7 @@ class CsvHeader:
     user_attributes: list[tuple[int, str]]
     user_id: int | None
     json_names: int = 0  # an upper bound of the bytes the column names add to a row's body JSON
+    attributes_repeat: bool = False  # some Attributes.<name> column appears more than once
 
     @property
     def user_id_only(self) -> bool:
@@ -127,7 +128,8 @@ def compile_header(names: list[str]) -> CsvHeader:
     # Per column: its name as a JSON key (ensure_ascii: ≤ 12 bytes a character), quotes,
     # separators, list brackets or a number's digits; plus the nesting objects.
     json_names = 128 + sum(12 * len(name) + 32 for name in names)
-    return CsvHeader(names=names, user_id=user_id, json_names=json_names, **columns)
+    repeat = len({name for _, name in columns["attributes"]}) < len(columns["attributes"])
+    return CsvHeader(names=names, user_id=user_id, json_names=json_names, attributes_repeat=repeat, **columns)
 
 
 def _small_and_clean(header: CsvHeader, text: str) -> bool:
@@ -169,10 +171,13 @@ def csv_body(header: CsvHeader, row: list[str]) -> dict:
         if location:
             body["Location"] = location
     if header.attributes:
-        attributes: dict[str, list[str]] = {}
-        for i, name in header.attributes:
-            if row[i]:
-                attributes.setdefault(name, []).append(row[i])
+        if header.attributes_repeat:
+            attributes: dict[str, list[str]] = {}
+            for i, name in header.attributes:
+                if row[i]:
+                    attributes.setdefault(name, []).append(row[i])
+        else:
+            attributes = {name: [row[i]] for i, name in header.attributes if row[i]}
         if attributes:
             body["Attributes"] = attributes
     if header.metrics:
