@@ -101,6 +101,7 @@ class ProviderServer:
         self.config.keyfile = str(authority.server_key_path)
         self.config.graceful_timeout = 0.2
         self.config.accesslog = None
+        self.config.loglevel = "WARNING"  # no "Running on ..." line per server
         if require_client_certificate:
             self.config.ca_certs = str(authority.ca_path)
             self.config.verify_mode = ssl.CERT_REQUIRED
