@@ -258,8 +258,17 @@ def _transport(channel: str) -> Transport:
     return transport_class()
 
 
+def _outcome(row: Delivery, result: str | DeliveryError) -> Outcome:
+    if isinstance(result, DeliveryError):
+        return _failure(row, result)
+    return Outcome(DeliveryStatus.SENT, 200, "", str(result or row.message_id))
+
+
 def _send_group(token: str, rows: list[Delivery], outcomes: dict[int, Outcome]) -> None:
-    """Send one (project, channel) group over one transport, recording every FLUSH_EVERY outcomes."""
+    """Send one (project, channel) group over one transport, recording every FLUSH_EVERY outcomes.
+
+    A transport with `send_many` (campaigns.transports.base.BatchTransport) gets the rows FLUSH_EVERY at
+    a time — the custom channel posts them as one call of up to 50 endpoints — and the others one by one."""
     pending: list[tuple[Delivery, Outcome]] = []
     broken: DeliveryError | None = None  # set when the provider cannot be reached: do not knock per message
     transport: Transport | None = None
@@ -268,26 +277,33 @@ def _send_group(token: str, rows: list[Delivery], outcomes: dict[int, Outcome]) 
             transport = _transport(rows[0].channel)
         except DeliveryError as error:
             broken = error
-        for row in rows:
+        send_many = getattr(transport, "send_many", None)
+        for start in range(0, len(rows), FLUSH_EVERY):
+            chunk = rows[start : start + FLUSH_EVERY]
             if broken is not None:
-                outcome = _failure(row, broken)
+                results: dict[int, str | DeliveryError] = {row.id: broken for row in chunk}
+            elif send_many is not None:
+                results = send_many(chunk)
             else:
-                try:
-                    provider_id = transport.send(row)
-                    outcome = Outcome(DeliveryStatus.SENT, 200, "", str(provider_id or row.message_id))
-                except DeliveryError as error:
-                    if error.code is None:
-                        broken = error
-                    outcome = _failure(row, error)
-            outcomes[row.id] = outcome
-            pending.append((row, outcome))
-            if len(pending) >= FLUSH_EVERY:
-                _record(token, pending, timezone.now())
-                pending = []
+                results = {}
+                for row in chunk:
+                    try:
+                        results[row.id] = transport.send(row) if broken is None else broken
+                    except DeliveryError as error:
+                        if error.code is None:
+                            broken = error
+                        results[row.id] = error
+            for row in chunk:
+                outcome = _outcome(row, results[row.id])
+                outcomes[row.id] = outcome
+                pending.append((row, outcome))
+            if send_many is not None and broken is None:
+                broken = next((r for r in results.values() if isinstance(r, DeliveryError) and r.code is None), None)
+            _record(token, pending, timezone.now())
+            pending = []
     finally:
         if transport is not None:
             transport.close()
-    _record(token, pending, timezone.now())
 
 
 def deliveries_send_batch(ids: Iterable[int], *, now: datetime | None = None) -> dict[int, Outcome]:

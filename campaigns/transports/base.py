@@ -1,5 +1,6 @@
 """What every transport shares: the error it raises and the interface the outbox calls."""
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from campaigns.models import Delivery
@@ -28,3 +29,12 @@ class Transport(Protocol):
     def open(self) -> None: ...
     def send(self, delivery: Delivery) -> str: ...
     def close(self) -> None: ...
+
+
+class BatchTransport(Transport, Protocol):
+    """A transport that sends several deliveries in one provider call (the custom channel: up to 50
+    endpoints a call). The outbox hands it FLUSH_EVERY rows at a time."""
+
+    def send_many(self, deliveries: Sequence[Delivery]) -> dict[int, str | DeliveryError]:
+        """Each delivery's provider message id, or the DeliveryError that ended its call."""
+        ...

@@ -7,7 +7,8 @@ import pytest
 
 from audience.services import endpoints_write
 from audience.validation import parse_endpoint
-from campaigns.deliveries import OutgoingMessage, deliveries_create
+from campaigns.deliveries import FLUSH_EVERY, OutgoingMessage, deliveries_create, deliveries_send_batch
+from campaigns.models import Delivery, DeliveryStatus
 from campaigns.transports import DeliveryError
 from campaigns.transports.custom import CustomTransport, CustomUriInvalid, custom_uri_check
 from engage.webhooks import project_secret
@@ -101,6 +102,26 @@ def test_at_most_fifty_endpoints_go_in_one_call(project, receiver):
     assert [len(r.json()["Endpoints"]) for r in receiver.received] == [50, 50, 20]
     assert outcomes == {row.id: row.message_id for row in rows}
     assert len(receiver.connections) == 1
+
+
+def test_the_outbox_posts_custom_deliveries_in_calls_of_fifty(project, receiver):
+    assert FLUSH_EVERY == 50  # one flush of the outbox is one call of Pinpoint's maximum
+    rows = custom(project, receiver.url, count=120)
+
+    outcomes = deliveries_send_batch([row.id for row in rows])
+
+    assert [len(r.json()["Endpoints"]) for r in receiver.received] == [50, 50, 20]
+    assert {o.status for o in outcomes.values()} == {DeliveryStatus.SENT}
+    assert set(Delivery.objects.filter(id__in=[r.id for r in rows]).values_list("status", flat=True)) == {"SENT"}
+
+
+def test_an_unreachable_custom_uri_leaves_the_batch_queued_for_retry(project):
+    rows = custom(project, closed_port(), count=60)
+
+    outcomes = deliveries_send_batch([row.id for row in rows])
+
+    assert {(o.status, o.code) for o in outcomes.values()} == {(DeliveryStatus.QUEUED, None)}
+    assert Delivery.objects.filter(id__in=[r.id for r in rows], status=DeliveryStatus.QUEUED).count() == 60
 
 
 def test_messages_with_different_data_go_in_separate_calls(project, receiver):
