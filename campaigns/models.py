@@ -196,6 +196,10 @@ class Delivery(models.Model):
                 fields=["lease_until"], name="delivery_leased", condition=models.Q(status=DeliveryStatus.SENDING)
             ),
             models.Index(fields=["project", "created_at"], name="delivery_project_time"),
+            # Provider webhooks (anymail tracking, later SMS receipts) name the provider's message id.
+            models.Index(
+                fields=["provider_message_id"], name="delivery_provider_id", condition=~models.Q(provider_message_id="")
+            ),
         ]
 
     def __str__(self) -> str:
