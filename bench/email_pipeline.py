@@ -205,6 +205,7 @@ def child(total: int, mode: str) -> None:
         rows = deliveries_create(project, chunk, enqueue=mode == "qcluster")  # tasks of BATCH_SIZE ids
         ids += [row.id for row in rows]
     created = time.perf_counter()
+    cpu_before = _cpu_self_and_children()
     if mode == "batches":
         for start in range(0, len(ids), BATCH_SIZE):
             deliveries_send_batch(ids[start : start + BATCH_SIZE])
@@ -220,11 +221,44 @@ def child(total: int, mode: str) -> None:
             cluster.terminate()
             cluster.wait(60)
     sent = time.perf_counter()
+    send_cpu = _cpu_self_and_children() - cpu_before
 
     statuses = dict(Delivery.objects.filter(project=project).values_list("status").annotate(n=Count("id")))
     assert statuses == {DeliveryStatus.SENT: total}, statuses
-    rss_mb = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) / 1024
-    print(json.dumps({"create": created - started, "send": sent - created, "rss_mb": rss_mb, "batch": BATCH_SIZE}))
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec, so it would report the parent's peak.
+    peak_kb = int(
+        next(line for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("VmHWM")).split()[1]
+    )
+    rss_mb = max(peak_kb, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+    print(
+        json.dumps(
+            {
+                "create": created - started,
+                "send": sent - created,
+                "send_cpu": send_cpu,
+                "rss_mb": rss_mb,
+                "batch": BATCH_SIZE,
+            }
+        )
+    )
+
+
+def _cpu_self_and_children() -> float:
+    """CPU seconds of this process and its waited-for children (the cluster and its workers)."""
+    return sum(
+        usage.ru_utime + usage.ru_stime
+        for usage in (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN))
+    )
+
+
+def cpu_of(pid: int) -> float:
+    """CPU seconds a process has used so far (Linux /proc), for the sink's share of each phase."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load() -> str:
+    return f"{os.getloadavg()[0]:.1f}"
 
 
 def admin(sql: str) -> None:
@@ -249,32 +283,46 @@ def main(total: int, modes: list[str]) -> None:
     try:
         messages = raw_messages(total)
         size = sum(len(data) for _, data in messages) / total
+        sink_cpu, client_cpu = cpu_of(sink.pid), time.process_time()
         raw_seconds = raw_loop(port.value, messages)
         wait_for(count, total)
+        client_cpu, sink_cpu = time.process_time() - client_cpu, cpu_of(sink.pid) - sink_cpu
         raw_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         del messages
         print(f"message size ~{size / 1024:.1f} KB")
-        print(f"{'':>28}  {'seconds':>8}  {'msg/s':>7}  {'/ raw':>6}  {'peak RSS':>8}")
+        print("CPU columns: milliseconds of CPU per message, of the sender (client, or Engage's process and")
+        print("its children) and of the sink; PostgreSQL's own CPU is not counted. load: 1-minute load average")
+        columns = ("seconds", 8), ("msg/s", 7), ("/ raw", 6), ("peak RSS", 8), ("CPU ms", 6), ("sink ms", 7)
+        print(" " * 28 + "".join(f"  {name:>{width}}" for name, width in columns) + "  load")
         label = "raw smtplib loop"
-        print(f"{label:>28}  {raw_seconds:>8.1f}  {total / raw_seconds:>7.0f}  {1:>5.2f}x  {raw_rss:>5.0f} MB")
+        print(
+            f"{label:>28}  {raw_seconds:>8.1f}  {total / raw_seconds:>7.0f}  {1:>5.2f}x  {raw_rss:>5.0f} MB  "
+            f"{client_cpu / total * 1000:>6.2f}  {sink_cpu / total * 1000:>7.2f}  {load()}"
+        )
         for mode in modes:
             count.value = 0
             name = f"engage_bench_mail_{os.getpid()}_{mode}"
             admin(f"CREATE DATABASE {name}")
+            sink_cpu = cpu_of(sink.pid)
             try:
                 result = ours(PG_URL.rsplit("/", 1)[0] + "/" + name, port.value, total, mode)
             finally:
                 admin(f"DROP DATABASE IF EXISTS {name}")
             wait_for(count, total)
+            sink_cpu = cpu_of(sink.pid) - sink_cpu
             for part, seconds in (
                 ("create", result["create"]),
                 ("send", result["send"]),
                 ("total", result["create"] + result["send"]),
             ):
                 rss = f"{result['rss_mb']:>5.0f} MB" if part == "total" else ""
+                cpu = ""
+                if part == "send":
+                    cpu = f"  {result['send_cpu'] / total * 1000:>6.2f}  {sink_cpu / total * 1000:>7.2f}  {load()}"
                 label = f"{mode}: {part}"
                 print(
                     f"{label:>28}  {seconds:>8.1f}  {total / seconds:>7.0f}  {seconds / raw_seconds:>5.2f}x  {rss:>8}"
+                    + cpu
                 )
     finally:
         sink.terminate()
