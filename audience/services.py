@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from audience import bulk
@@ -19,6 +19,8 @@ from audience.models import (
     Endpoint,
     EndpointStatus,
     Event,
+    EventKey,
+    EventKeyKind,
     cohort_of,
     endpoint_key,
 )
@@ -334,6 +336,66 @@ class _EventTypes:
         return None
 
 
+MAX_EVENT_KEYS_PER_KIND = 500
+
+
+class _EventKeys:
+    """Pinpoint's 500 custom event attribute names and 500 event metric names per project: an event
+    bringing names the project has not used yet is admitted while there is room for all of them
+    (`_`-prefixed reserved names are not counted)."""
+
+    def __init__(self, project: Project, events: Iterable[EventWrite]) -> None:
+        events = list(events)
+        wanted = {
+            (kind, name)
+            for e in events
+            for kind, names in ((EventKeyKind.ATTRIBUTE, e.attributes), (EventKeyKind.METRIC, e.metrics))
+            for name in names
+            if not name.startswith("_")
+        }
+        known = set(
+            EventKey.objects.filter(project=project, name__in={name for _, name in wanted}).values_list("kind", "name")
+        )
+        self.new = wanted - known
+        self.admitted: set[tuple[str, str]] = set()
+        self.room = {kind: 0 for kind in EventKeyKind.values}
+        if self.new:
+            # Serialize requests bringing new names, so two cannot both take the last place.
+            Project.objects.select_for_update().filter(pk=project.pk).values_list("pk").first()
+            counts = dict(
+                EventKey.objects.filter(project=project).values("kind").annotate(n=Count("id")).values_list("kind", "n")
+            )
+            self.room = {kind: MAX_EVENT_KEYS_PER_KIND - counts.get(kind, 0) for kind in EventKeyKind.values}
+
+    def _brings(self, event: EventWrite) -> dict[str, list[str]]:
+        return {
+            kind: [n for n in names if (kind, n) in self.new and (kind, n) not in self.admitted]
+            for kind, names in ((EventKeyKind.ATTRIBUTE, event.attributes), (EventKeyKind.METRIC, event.metrics))
+        }
+
+    def refusal(self, event: EventWrite) -> str | None:
+        """None when all the event's names fit (call admit() once it is stored), else why not."""
+        for kind, names in self._brings(event).items():
+            if len(names) > self.room[kind]:
+                label = "attribute" if kind == EventKeyKind.ATTRIBUTE else "metric"
+                return (
+                    f"The project has {MAX_EVENT_KEYS_PER_KIND - self.room[kind]} event {label} names and may have "
+                    f"at most {MAX_EVENT_KEYS_PER_KIND}; this event would add {len(names)} new: "
+                    f"{', '.join(sorted(names)[:5])}."
+                )
+        return None
+
+    def admit(self, event: EventWrite) -> None:
+        for kind, names in self._brings(event).items():
+            self.room[kind] -= len(names)
+            self.admitted.update((kind, n) for n in names)
+
+    def register(self, project: Project) -> None:
+        EventKey.objects.bulk_create(
+            [EventKey(project=project, kind=kind, name=name) for kind, name in self.admitted], ignore_conflicts=True
+        )
+
+
 @dataclass
 class EventBatchResult:
     """PutEvents' answer for one endpoint: its own status and one per event (202 or 400)."""
@@ -359,18 +421,19 @@ def events_put(
     rows: list[Event] = []
     activity: dict[str, datetime] = {}
     with transaction.atomic():
-        types = _EventTypes(
-            project, [e for _, es in batches.values() for e in es.values() if isinstance(e, EventWrite)]
-        )
+        writes = [e for _, es in batches.values() for e in es.values() if isinstance(e, EventWrite)]
+        types = _EventTypes(project, writes)
+        keys = _EventKeys(project, writes)
         for endpoint_id, (endpoint, events) in batches.items():
             endpoint_status = _put_event_endpoint(project, endpoint, request_id=request_id, now=now)
             event_results = {}
             for event_id, event in events.items():
-                if isinstance(event, EventWrite) and (refusal := types.refusal(event)):
+                if isinstance(event, EventWrite) and (refusal := keys.refusal(event) or types.refusal(event)):
                     event = EndpointInvalid(refusal)
                 if isinstance(event, EndpointInvalid):
                     event_results[event_id] = (400, str(event))
                     continue
+                keys.admit(event)
                 key = endpoint_key(endpoint_id)
                 rows.append(
                     Event(
@@ -389,6 +452,7 @@ def events_put(
                 event_results[event_id] = (202, "Accepted")
             results[endpoint_id] = EventBatchResult(endpoint=endpoint_status, events=event_results)
         events_insert(rows)  # also marks them for the project's event stream, if any
+        keys.register(project)
         for key, moment in activity.items():
             Endpoint.objects.filter(project=project, key=key).filter(
                 Q(last_active_at__isnull=True) | Q(last_active_at__lt=moment)
