@@ -91,7 +91,8 @@ class EndpointQuerySet(models.QuerySet):
 
 
 class Endpoint(models.Model):
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="endpoints")
+    # No separate project index: the unique (project, key) constraint leads with the project.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="endpoints", db_index=False)
     endpoint_id = models.CharField(max_length=128, help_text="The id as the client wrote it.")
     key = models.CharField(max_length=128, help_text="The id lower-cased: endpoint ids are case-insensitive.")
     channel_type = models.CharField(max_length=20, choices=ChannelType.choices, blank=True)
