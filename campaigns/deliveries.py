@@ -209,18 +209,27 @@ def _record(token: str, done: list[tuple[Delivery, Outcome]], now: datetime) -> 
     with transaction.atomic():
         held = Delivery.objects.filter(lease_token=token, status=DeliveryStatus.SENDING)
         sent = [(row, outcome) for row, outcome in done if outcome.status == DeliveryStatus.SENT]
-        if sent:
-            held.filter(id__in=[row.id for row, _ in sent]).update(
-                status=DeliveryStatus.SENT,
-                sent_at=now,
+        # SMTP's provider id is our own Message-ID: those rows take one plain UPDATE; other providers'
+        # ids go in by a CASE per row.
+        own = [row.id for row, outcome in sent if outcome.provider_message_id == row.message_id]
+        theirs = [(row, outcome) for row, outcome in sent if outcome.provider_message_id != row.message_id]
+        done_fields = {
+            "status": DeliveryStatus.SENT,
+            "sent_at": now,
+            "lease_until": None,
+            "lease_token": "",
+            "last_error": "",
+            "updated_at": now,
+        }
+        if own:
+            held.filter(id__in=own).update(provider_message_id=F("message_id"), **done_fields)
+        if theirs:
+            held.filter(id__in=[row.id for row, _ in theirs]).update(
                 provider_message_id=Case(
-                    *(When(id=row.id, then=Value(outcome.provider_message_id[:255])) for row, outcome in sent),
+                    *(When(id=row.id, then=Value(outcome.provider_message_id[:255])) for row, outcome in theirs),
                     default=Value(""),
                 ),
-                lease_until=None,
-                lease_token="",
-                last_error="",
-                updated_at=now,
+                **done_fields,
             )
         for row, outcome in done:
             if outcome.status == DeliveryStatus.SENT:

@@ -2,6 +2,7 @@
 (EMAIL_BACKEND="anymail.backends.postmark.EmailBackend"...) by configuration."""
 
 import contextlib
+import secrets
 import smtplib
 from email.utils import formataddr, parseaddr
 from typing import Any
@@ -65,6 +66,18 @@ def _header(headers: dict[str, str], name: str) -> str | None:
     return next((key for key in headers if key.lower() == name.lower()), None)
 
 
+class _OutgoingEmail(EmailMultiAlternatives):
+    """Django's message with its multipart boundary chosen up front: left unset, the stdlib generator
+    picks one per message and compiles a fresh regular expression to check it against the body —
+    about a quarter of the time it takes to build the bytes (BENCHMARKS.md, email pipeline)."""
+
+    def message(self):
+        message = super().message()
+        if message.is_multipart():
+            message.set_boundary(f"=_engage_{secrets.token_hex(16)}")
+        return message
+
+
 class EmailTransport:
     """Email through Django's email backend, one connection per batch.
 
@@ -120,7 +133,7 @@ class EmailTransport:
         track = tracking.tracking_enabled()
         if html and track:
             html = tracking.html_track(html, delivery)
-        email = EmailMultiAlternatives(
+        email = _OutgoingEmail(
             subject=" ".join(delivery.subject.splitlines()),
             body=text or html,
             from_email=from_address,
