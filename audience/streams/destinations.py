@@ -20,6 +20,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 
+from engage.http import outgoing_client
 from engage.webhooks import UrlRefused, check_url, project_secret, signed_headers
 
 KINESIS = "kinesis"
@@ -105,8 +106,7 @@ def _rejected(answers: list[dict], action: str) -> tuple[list[bool], str]:
 
 def http_client() -> httpx.Client:
     """A keep-alive client for one shipping run (making one costs more than a batch's POST)."""
-    timeout = httpx.Timeout(settings.ENGAGE_PROVIDER_TIMEOUT, connect=min(5.0, settings.ENGAGE_PROVIDER_TIMEOUT))
-    return httpx.Client(timeout=timeout, follow_redirects=False)
+    return outgoing_client()
 
 
 def send(

@@ -1,20 +1,18 @@
 """What transports that speak HTTP share: one pooled keep-alive client per batch, and how an answer
 or a failure to get one maps to DeliveryError. (The webhook signature and URL policy are in
-campaigns.webhooks.)"""
+engage.webhooks; the client itself is engage.http's.)"""
 
 import httpx
-from django.conf import settings
 
 from campaigns.transports.base import DeliveryError
+from engage.http import outgoing_client
 
-USER_AGENT = "Engage (self-hosted Pinpoint)"
 ERROR_TEXT_LIMIT = 300  # characters of a provider's error body kept in last_error
 
 
 def client() -> httpx.Client:
     """A keep-alive client for one batch: no redirects followed, the provider timeout per request."""
-    timeout = httpx.Timeout(settings.ENGAGE_PROVIDER_TIMEOUT, connect=min(5.0, settings.ENGAGE_PROVIDER_TIMEOUT))
-    return httpx.Client(timeout=timeout, follow_redirects=False, headers={"User-Agent": USER_AGENT})
+    return outgoing_client()
 
 
 class HttpTransport:

@@ -22,8 +22,8 @@ from django.conf import settings
 from campaigns.channels import CHANNELS, ChannelSettings
 from campaigns.models import Channel
 from campaigns.transports.base import DeliveryError
-from campaigns.transports.http import USER_AGENT
 from engage import crypto
+from engage.http import outgoing_client
 
 
 @cache
@@ -39,15 +39,12 @@ def ssl_context() -> ssl.SSLContext:
 def push_client(context: ssl.SSLContext | None = None) -> httpx.Client:
     """A keep-alive client for one batch that speaks HTTP/2 where the server offers it (APNs requires
     it), with the provider timeout per request and no redirects followed."""
-    timeout = httpx.Timeout(settings.ENGAGE_PROVIDER_TIMEOUT, connect=min(5.0, settings.ENGAGE_PROVIDER_TIMEOUT))
     # HTTP/2 writes a request's HEADERS and DATA frames separately: without TCP_NODELAY, Nagle holds
     # the DATA back until the peer acknowledges the HEADERS, a round trip (or a delayed ACK) per push.
     transport = httpx.HTTPTransport(
         http2=True, verify=context or ssl_context(), socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
     )
-    return httpx.Client(
-        transport=transport, timeout=timeout, follow_redirects=False, headers={"User-Agent": USER_AGENT}
-    )
+    return outgoing_client(transport=transport)
 
 
 def retry_after(response: httpx.Response) -> str:
