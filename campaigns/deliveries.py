@@ -231,19 +231,23 @@ def _record(token: str, done: list[tuple[Delivery, Outcome]], now: datetime) -> 
                 ),
                 **done_fields,
             )
+        # Failures: one UPDATE per distinct outcome (an outage fails a whole flush the same way).
+        failed: dict[tuple[str, str, datetime | None], list[int]] = {}
         for row, outcome in done:
-            if outcome.status == DeliveryStatus.SENT:
-                continue
+            if outcome.status != DeliveryStatus.SENT:
+                retry_at = now + backoff(row.attempts) if outcome.status == DeliveryStatus.QUEUED else None
+                failed.setdefault((outcome.status, outcome.message, retry_at), []).append(row.id)
+        for (status, message, retry_at), ids in failed.items():
             fields: dict[str, Any] = {
-                "status": outcome.status,
+                "status": status,
                 "lease_until": None,
                 "lease_token": "",
-                "last_error": outcome.message,
+                "last_error": message,
                 "updated_at": now,
             }
-            if outcome.status == DeliveryStatus.QUEUED:
-                fields["next_attempt_at"] = now + backoff(row.attempts)
-            held.filter(id=row.id).update(**fields)
+            if retry_at is not None:
+                fields["next_attempt_at"] = retry_at
+            held.filter(id__in=ids).update(**fields)
         _events(done, now)
 
 
