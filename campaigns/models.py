@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from projects.models import Project
+from projects.models import Project, new_resource_id
 
 
 class ChannelKind(models.TextChoices):
@@ -183,6 +183,13 @@ class Delivery(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # What sent it, for caps and analytics (ids, not foreign keys: a deleted campaign's deliveries stay).
+    campaign_id = models.CharField(max_length=32, blank=True)
+    campaign_activity_id = models.CharField(max_length=32, blank=True)
+    treatment_id = models.CharField(max_length=8, blank=True)
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="Not sent after this (event-triggered campaigns: 5 minutes)."
+    )
 
     objects = DeliveryQuerySet.as_manager()
 
@@ -196,6 +203,15 @@ class Delivery(models.Model):
                 fields=["lease_until"], name="delivery_leased", condition=models.Q(status=DeliveryStatus.SENDING)
             ),
             models.Index(fields=["project", "created_at"], name="delivery_project_time"),
+            # Caps: an endpoint's messages of a day (all campaigns and journeys) and of one campaign.
+            models.Index(
+                fields=["project", "endpoint_key", "created_at"],
+                name="delivery_endpoint_time",
+                condition=~models.Q(endpoint_key=""),
+            ),
+            models.Index(
+                fields=["campaign_id", "endpoint_key"], name="delivery_campaign", condition=~models.Q(campaign_id="")
+            ),
             # Provider webhooks (anymail tracking, later SMS receipts) name the provider's message id.
             models.Index(
                 fields=["provider_message_id"], name="delivery_provider_id", condition=~models.Q(provider_message_id="")
@@ -231,3 +247,151 @@ class OneTimePassword(models.Model):
 
     def __str__(self) -> str:
         return f"OTP for {self.destination} ({self.reference_id})"
+
+
+class CampaignState(models.TextChoices):
+    """CampaignState.CampaignStatus in Pinpoint's model."""
+
+    SCHEDULED = "SCHEDULED"
+    EXECUTING = "EXECUTING"
+    PENDING_NEXT_RUN = "PENDING_NEXT_RUN"
+    COMPLETED = "COMPLETED"
+    PAUSED = "PAUSED"
+    DELETED = "DELETED"
+    INVALID = "INVALID"
+
+
+class Frequency(models.TextChoices):
+    ONCE = "ONCE"
+    HOURLY = "HOURLY"
+    DAILY = "DAILY"
+    WEEKLY = "WEEKLY"
+    MONTHLY = "MONTHLY"
+    EVENT = "EVENT"
+    IN_APP_EVENT = "IN_APP_EVENT"
+
+
+class Campaign(models.Model):
+    """A campaign: its current definition (the WriteCampaignRequest members, as Pinpoint answers them)
+    plus the columns the scheduler and listings query. Every change adds a CampaignVersion."""
+
+    id = models.CharField(primary_key=True, max_length=32, default=new_resource_id, editable=False)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="campaigns")
+    name = models.CharField(max_length=256, blank=True)
+    version = models.PositiveIntegerField(default=1, help_text="Plus one on every update.")
+    state = models.CharField(max_length=16, choices=CampaignState.choices, default=CampaignState.SCHEDULED)
+    is_paused = models.BooleanField(default=False)
+    frequency = models.CharField(max_length=16, choices=Frequency.choices, default=Frequency.ONCE)
+    segment = models.ForeignKey(
+        "audience.Segment", on_delete=models.SET_NULL, null=True, blank=True, related_name="campaigns"
+    )
+    segment_version = models.PositiveIntegerField(null=True, blank=True, help_text="Pinned, or null: latest.")
+    priority = models.PositiveSmallIntegerField(null=True, blank=True, help_text="In-app: 1 is highest.")
+    definition = models.JSONField(default=dict, help_text="The current version's WriteCampaignRequest members.")
+    next_run_at = models.DateTimeField(null=True, blank=True, help_text="When the scheduler starts the next run.")
+    tags = models.JSONField(default=dict, blank=True)
+    creation_date = models.DateTimeField(default=timezone.now)
+    last_modified_date = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["project", "creation_date", "id"], name="campaign_listing"),
+            models.Index(fields=["next_run_at"], name="campaign_due", condition=models.Q(next_run_at__isnull=False)),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.id
+
+
+class CampaignVersion(models.Model):
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="versions")
+    version = models.PositiveIntegerField()
+    definition = models.JSONField(default=dict)
+    creation_date = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["campaign", "version"], name="campaign_version_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id} v{self.version}"
+
+
+class RunState(models.TextChoices):
+    PENDING = "PENDING"  # made by the scheduler, not started
+    EXECUTING = "EXECUTING"  # being written in batches (cursor says how far)
+    COMPLETED = "COMPLETED"
+    CANCELLED = "CANCELLED"  # paused or deleted before it started
+    FAILED = "FAILED"  # could not run (segment gone, invalid message...): `result` says why
+
+
+class CampaignRun(models.Model):
+    """One scheduled start of a campaign. Written in batches by keyset over the segment's endpoint keys;
+    `cursor` is the last key whose decision is committed, so a run interrupted anywhere resumes after
+    it. Unique per (campaign, scheduled_start): the scheduler cannot start the same run twice."""
+
+    id = models.CharField(primary_key=True, max_length=32, default=new_resource_id, editable=False)
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="runs")
+    campaign_version = models.PositiveIntegerField()
+    scheduled_start = models.DateTimeField()
+    state = models.CharField(max_length=16, choices=RunState.choices, default=RunState.PENDING)
+    result = models.CharField(max_length=512, blank=True)
+    cursor = models.CharField(max_length=128, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    lease_token = models.CharField(max_length=32, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "scheduled_start"], name="campaign_run_once_per_start")
+        ]
+        indexes = [
+            models.Index(
+                fields=["lease_until"],
+                name="campaign_run_open",
+                condition=models.Q(state__in=["PENDING", "EXECUTING"]),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id} run at {self.scheduled_start:%Y-%m-%d %H:%M}"
+
+
+class ActivityState(models.TextChoices):
+    """ActivityResponse.State, as Pinpoint names them."""
+
+    PENDING = "PENDING"
+    INITIALIZING = "INITIALIZING"
+    RUNNING = "RUNNING"
+    PAUSED = "PAUSED"
+    CANCELLED = "CANCELLED"
+    COMPLETED = "COMPLETED"
+
+
+class CampaignActivity(models.Model):
+    """Pinpoint's ActivityResponse: one treatment's share of one run (treatment "0" is the default)."""
+
+    id = models.CharField(primary_key=True, max_length=32, default=new_resource_id, editable=False)
+    run = models.ForeignKey(CampaignRun, on_delete=models.CASCADE, related_name="activities")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="activities")
+    treatment_id = models.CharField(max_length=8, default="0")
+    state = models.CharField(max_length=16, choices=ActivityState.choices, default=ActivityState.PENDING)
+    result = models.CharField(max_length=8, blank=True, help_text="SUCCESS or FAIL once ended.")
+    scheduled_start = models.DateTimeField()
+    start = models.DateTimeField(null=True, blank=True)
+    end = models.DateTimeField(null=True, blank=True)
+    total_endpoint_count = models.PositiveIntegerField(default=0)
+    successful_endpoint_count = models.PositiveIntegerField(default=0)
+    timezones_total_count = models.PositiveIntegerField(default=0)
+    timezones_completed_count = models.PositiveIntegerField(default=0)
+    execution_metrics = models.JSONField(default=dict, blank=True, help_text="Send status → endpoints.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "treatment_id"], name="campaign_activity_unique")]
+        indexes = [models.Index(fields=["campaign", "scheduled_start"], name="campaign_activity_time")]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id} treatment {self.treatment_id} ({self.state})"
