@@ -13,8 +13,9 @@ Pure functions, no database. Conventions (Pinpoint leaves them to the console):
 import calendar
 import re
 import zoneinfo
+from collections.abc import Mapping
 from datetime import UTC, datetime, time, timedelta, timezone
-from typing import Any, Mapping
+from typing import Any
 
 IMMEDIATE = "IMMEDIATE"
 RECURRING = {"HOURLY": timedelta(hours=1), "DAILY": timedelta(days=1), "WEEKLY": timedelta(weeks=1)}
