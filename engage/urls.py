@@ -3,6 +3,7 @@ from django.urls import include, path
 
 from audience.api.urls import urlpatterns as audience_api
 from campaigns.api.channel_urls import urlpatterns as channels_api
+from campaigns.api.inapp_urls import urlpatterns as inapp_api
 from campaigns.api.message_urls import urlpatterns as messages_api
 from campaigns.api.phone_urls import urlpatterns as phone_api
 from campaigns.api.template_urls import urlpatterns as templates_api
@@ -17,6 +18,7 @@ pinpoint_api = [
     *templates_api,
     *messages_api,
     *phone_api,
+    *inapp_api,
     *fallback_urlpatterns,
 ]
 
