@@ -9,6 +9,8 @@ FAILED_PERMANENT. A channel with no transport in TRANSPORTS ends FAILED_PERMANEN
 last_error starting "UNSUPPORTED_CHANNEL:". The sweeper re-queues rows whose lease ran out (the worker
 died) and enqueues due rows. Guarantee: at least once; a message the provider accepted just before a
 worker died is sent again with the same message_id (the window is one flush, FLUSH_EVERY messages).
+A row claimed after its expires_at (event-triggered campaigns) ends FAILED_PERMANENT unsent, its
+last_error starting "EXPIRED:".
 """
 
 import uuid
@@ -39,6 +41,7 @@ BACKOFF = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30), ti
 SWEEP_GRACE = timedelta(minutes=2)
 SWEEP_LIMIT = 20_000
 UNSUPPORTED = "UNSUPPORTED_CHANNEL"
+EXPIRED = "EXPIRED"
 
 # Pinpoint's event types per channel: (accepted by the provider, failed for good). Pinpoint reports
 # an SMS the carrier has not confirmed yet as _SMS.BUFFERED (_SMS.SUCCESS means delivered to the
@@ -319,13 +322,30 @@ def _send_group(token: str, rows: list[Delivery], outcomes: dict[int, Outcome]) 
             transport.close()
 
 
+def _expire(token: str, rows: list[Delivery], now: datetime) -> dict[int, Outcome]:
+    """End the claimed rows whose expires_at has passed without sending them (event-triggered
+    campaign messages are dropped after 5 minutes): FAILED_PERMANENT, last_error "EXPIRED: ...".
+    Returns their outcomes. No channel event: nothing was sent."""
+    expired = [row.id for row in rows if row.expires_at is not None and row.expires_at <= now]
+    if not expired:
+        return {}
+    outcome = Outcome(
+        DeliveryStatus.FAILED_PERMANENT, None, f"{EXPIRED}: the message was not sent before it expired; dropped."
+    )
+    Delivery.objects.filter(id__in=expired, lease_token=token, status=DeliveryStatus.SENDING).update(
+        status=outcome.status, lease_until=None, lease_token="", last_error=outcome.message, updated_at=now
+    )
+    return dict.fromkeys(expired, outcome)
+
+
 def deliveries_send_batch(ids: Iterable[int], *, now: datetime | None = None) -> dict[int, Outcome]:
     """Claim the due QUEUED rows among `ids` and send them, one transport per (project, channel);
     returns the outcome of each row this call sent (rows claimed by someone else, or not due, are left
     alone, so running it twice is harmless). Raises nothing for delivery failures: they are recorded."""
     now = now or timezone.now()
     token, rows = _claim(ids, now)
-    outcomes: dict[int, Outcome] = {}
+    outcomes: dict[int, Outcome] = _expire(token, rows, now)
+    rows = [row for row in rows if row.id not in outcomes]
     groups: dict[tuple[str, str], list[Delivery]] = {}
     for row in rows:
         groups.setdefault((row.project_id, row.channel), []).append(row)
