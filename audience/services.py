@@ -24,6 +24,7 @@ from audience.models import (
     cohort_of,
     endpoint_key,
 )
+from audience.signals import ENDPOINT, SYSTEM, events_stored_announce
 from audience.streams.services import events_insert
 from audience.validation import EndpointInvalid, EndpointWrite, EventWrite
 from projects.models import Project
@@ -452,6 +453,7 @@ def events_put(
                 event_results[event_id] = (202, "Accepted")
             results[endpoint_id] = EventBatchResult(endpoint=endpoint_status, events=event_results)
         events_insert(rows)  # also marks them for the project's event stream, if any
+        events_stored_announce(rows, source=ENDPOINT)  # after commit: event-triggered campaigns
         keys.register(project)
         for key, moment in activity.items():
             Endpoint.objects.filter(project=project, key=key).filter(
@@ -490,16 +492,16 @@ class SystemEvent:
 
 def events_record(events: Sequence[SystemEvent]) -> None:
     """Store system events; idempotent per (project, endpoint, event id), like PutEvents."""
-    events_insert(
-        [
-            Event(
-                project_id=e.project_id,
-                endpoint_key=e.endpoint_key,
-                client_event_id=e.event_id,
-                event_type=e.event_type,
-                timestamp=e.timestamp,
-                attributes=e.attributes,
-            )
-            for e in events
-        ]
-    )
+    rows = [
+        Event(
+            project_id=e.project_id,
+            endpoint_key=e.endpoint_key,
+            client_event_id=e.event_id,
+            event_type=e.event_type,
+            timestamp=e.timestamp,
+            attributes=e.attributes,
+        )
+        for e in events
+    ]
+    events_insert(rows)
+    events_stored_announce(rows, source=SYSTEM)

@@ -1,6 +1,8 @@
 """The outbox's expiry rule (event-triggered campaign messages are dropped after 5 minutes), with
 the real SMTP sink: an expired row is ended without a message arriving."""
 
+# ruff: noqa: F811 (the fixtures imported from test_deliveries are test arguments)
+
 from datetime import timedelta
 
 import time_machine
@@ -8,10 +10,10 @@ from django.utils import timezone
 
 from campaigns.deliveries import deliveries_create, deliveries_send_batch, deliveries_sweep
 from campaigns.models import Delivery, DeliveryStatus
-from tests.campaigns.test_deliveries import outgoing, smtp_sink  # noqa: F401 (fixture)
+from tests.campaigns.test_deliveries import outgoing, smtp_sink  # noqa: F401 (fixtures)
 
 
-def test_claimed_row_past_its_expiry_fails_expired_and_is_not_sent(project, smtp_sink):  # noqa: F811
+def test_claimed_row_past_its_expiry_fails_expired_and_is_not_sent(project, smtp_sink):
     start = timezone.now()
     with time_machine.travel(start, tick=False):
         (row,) = deliveries_create(project, [outgoing(endpoint_key="e1")], enqueue=False)
@@ -27,7 +29,7 @@ def test_claimed_row_past_its_expiry_fails_expired_and_is_not_sent(project, smtp
     assert (row.lease_token, row.lease_until) == ("", None)
 
 
-def test_row_claimed_before_its_expiry_is_sent(project, smtp_sink):  # noqa: F811
+def test_row_claimed_before_its_expiry_is_sent(project, smtp_sink):
     start = timezone.now()
     with time_machine.travel(start, tick=False):
         (row,) = deliveries_create(project, [outgoing()], enqueue=False)
@@ -40,7 +42,7 @@ def test_row_claimed_before_its_expiry_is_sent(project, smtp_sink):  # noqa: F81
     assert Delivery.objects.get().status == DeliveryStatus.SENT
 
 
-def test_expired_row_found_by_the_sweeper_is_ended_unsent(project, smtp_sink, django_capture_on_commit_callbacks):  # noqa: F811
+def test_expired_row_found_by_the_sweeper_is_ended_unsent(project, smtp_sink, django_capture_on_commit_callbacks):
     start = timezone.now()
     with time_machine.travel(start, tick=False):
         (row,) = deliveries_create(project, [outgoing(), outgoing("bob@example.org")], enqueue=False)[:1]

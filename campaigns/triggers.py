@@ -1,0 +1,286 @@
+"""Event-triggered campaigns (Schedule.Frequency EVENT): stored events → messages within 5 minutes.
+
+Flow:
+1. audience announces committed events (audience.signals.events_stored: PutEvents' events as source
+   ENDPOINT, Engage's own `_`-prefixed events as SYSTEM). `events_stored_received` (connected in
+   campaigns.apps) loads the project's live EVENT campaigns — one query on the campaign table by
+   project (its listing index), nothing more when there are none — and matches each event against
+   each campaign's Schedule.EventFilter in Python (`event_matches`, pure). For every campaign with
+   matches it enqueues one task after commit: campaign id, trigger time, endpoint keys.
+2. The task (`campaign_trigger_task` → `campaign_trigger_send`) re-checks the campaign (EVENT, active
+   state, not paused, the trigger time inside StartTime ≤ t < EndTime), keeps the endpoints that are
+   ACTIVE members of its segment (one query: the keys filtered by the compiled segment condition),
+   allocates treatments by cohort, and hands each treatment's endpoints to the engine
+   (campaigns.runs.campaign_send_to) with expires_at = trigger time + 5 minutes: the engine records
+   EXPIRED for a message it cannot schedule before then, and the outbox drops a row claimed after it.
+
+Runs: an EVENT campaign has one CampaignRun per campaign version, scheduled_start = the later of its
+StartTime and the version's creation (unique per campaign and start), with one activity per
+treatment (get_or_create on the unique constraints). The run stays EXECUTING under a permanent
+lease held by the trigger (lease_token "EVENT", lease_until far ahead), so the engine's run loop
+and sweeper, which claim open runs whose lease ran out, never treat it as a segment-wide send.
+
+A campaign's own `_campaign.*` events (attribute campaign_id = the campaign) never trigger it, so a
+SYSTEM filter on `_campaign.send` cannot loop.
+
+Event filter semantics (Pinpoint's EventDimensions; event attributes are single strings):
+- FilterType ENDPOINT matches events reported through PutEvents (including the SDK's `_session.*`),
+  SYSTEM matches events Engage generates.
+- EventType (SetDimension): INCLUSIVE — the type is one of Values; EXCLUSIVE — it is none of them.
+- Attributes (AttributeDimension), as the segment compiler reads attributes: INCLUSIVE — the value is
+  one of Values; EXCLUSIVE — it is none of them (also when the event lacks the attribute); CONTAINS —
+  the value contains one of Values; BEFORE / AFTER / ON / BETWEEN — the value read as an ISO-8601
+  instant (audience.compiler.parse_iso) is before / after / on the same UTC day as / within
+  (inclusive) the dimension's instants. A missing attribute matches only EXCLUSIVE.
+- Metrics (MetricDimension): the event's metric compared with Value (GREATER_THAN, LESS_THAN,
+  GREATER_THAN_OR_EQUAL, LESS_THAN_OR_EQUAL, EQUAL); a missing metric does not match.
+Every dimension given must match.
+"""
+
+import logging
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from audience.compiler import parse_iso
+from audience.models import Endpoint
+from audience.signals import ENDPOINT, SYSTEM, StoredEvent
+from campaigns.inapp import ACTIVE_STATES, in_window, segment_condition_of
+from campaigns.models import (
+    ActivityState,
+    Campaign,
+    CampaignActivity,
+    CampaignRun,
+    CampaignVersion,
+    Frequency,
+    RunState,
+)
+from campaigns.schedule import IMMEDIATE, ScheduleInvalid, parse_instant
+from engage.queue import enqueue_on_commit
+
+logger = logging.getLogger(__name__)
+
+EXPIRY = timedelta(minutes=5)  # Pinpoint: a triggered message not sent within 5 minutes is dropped
+EVENT_LEASE_TOKEN = "EVENT"
+EVENT_LEASE_UNTIL = datetime(9999, 1, 1, tzinfo=UTC)
+FILTER_TYPES = (ENDPOINT, SYSTEM)
+_METRIC_COMPARISONS = {
+    "GREATER_THAN": lambda a, b: a > b,
+    "LESS_THAN": lambda a, b: a < b,
+    "GREATER_THAN_OR_EQUAL": lambda a, b: a >= b,
+    "LESS_THAN_OR_EQUAL": lambda a, b: a <= b,
+    "EQUAL": lambda a, b: a == b,
+}
+
+
+def _attribute_matches(value: Any, dimension: Mapping[str, Any]) -> bool:
+    kind = dimension.get("AttributeType") or "INCLUSIVE"
+    wanted = [v for v in dimension.get("Values") or () if isinstance(v, str)]
+    values = [v for v in (value if isinstance(value, list) else [value]) if isinstance(v, str)]
+    if kind == "EXCLUSIVE":
+        return not any(v in wanted for v in values)
+    if kind == "INCLUSIVE":
+        return any(v in wanted for v in values)
+    if kind == "CONTAINS":
+        return any(w in v for v in values for w in wanted)
+    bounds = [parse_iso(w) for w in wanted]
+    if not bounds or any(b is None for b in bounds):
+        return False
+    for moment in (parse_iso(v) for v in values):
+        if moment is None:
+            continue
+        if kind == "BEFORE" and moment < bounds[0]:
+            return True
+        if kind == "AFTER" and moment > bounds[0]:
+            return True
+        if kind == "ON" and moment.astimezone(UTC).date() == bounds[0].astimezone(UTC).date():
+            return True
+        if kind == "BETWEEN" and len(bounds) == 2 and bounds[0] <= moment <= bounds[1]:
+            return True
+    return False
+
+
+def _metric_matches(value: Any, dimension: Mapping[str, Any]) -> bool:
+    compare = _METRIC_COMPARISONS.get(dimension.get("ComparisonOperator"))
+    target = dimension.get("Value")
+    if compare is None or isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return False
+    if isinstance(target, bool) or not isinstance(target, int | float):
+        return False
+    return compare(float(value), float(target))
+
+
+def event_matches(event_filter: Mapping[str, Any], event: StoredEvent, *, source: str) -> bool:
+    """Whether a stored event of `source` (ENDPOINT or SYSTEM) satisfies a CampaignEventFilter (see
+    the module doc). Pure."""
+    if event_filter.get("FilterType") != source:
+        return False
+    dimensions = event_filter.get("Dimensions") or {}
+    event_type = dimensions.get("EventType")
+    if event_type:
+        listed = event.event_type in (event_type.get("Values") or ())
+        if listed != ((event_type.get("DimensionType") or "INCLUSIVE") == "INCLUSIVE"):
+            return False
+    for name, dimension in (dimensions.get("Attributes") or {}).items():
+        if not _attribute_matches((event.attributes or {}).get(name), dimension or {}):
+            return False
+    for name, dimension in (dimensions.get("Metrics") or {}).items():
+        if not _metric_matches((event.metrics or {}).get(name), dimension or {}):
+            return False
+    return True
+
+
+def matching_keys(
+    campaign_id: str, event_filter: Mapping[str, Any], events: Iterable[StoredEvent], *, source: str
+) -> list[str]:
+    """The endpoint keys (sorted, once each) of the events that trigger the campaign; the campaign's
+    own `_campaign.*` events are left out."""
+    keys = {
+        event.endpoint_key
+        for event in events
+        if event.endpoint_key
+        and (event.attributes or {}).get("campaign_id") != campaign_id
+        and event_matches(event_filter, event, source=source)
+    }
+    return sorted(keys)
+
+
+def live_event_campaigns(project_id: str) -> list[tuple[str, dict[str, Any]]]:
+    """(id, definition) of the project's EVENT campaigns that may trigger: one query."""
+    return list(
+        Campaign.objects.filter(
+            project_id=project_id, frequency=Frequency.EVENT, state__in=ACTIVE_STATES, is_paused=False
+        ).values_list("id", "definition")
+    )
+
+
+def events_stored_received(
+    sender: object,
+    *,
+    project_id: str,
+    source: str,
+    stored_at: datetime,
+    events: Sequence[StoredEvent],
+    **kwargs: Any,
+) -> list[str]:
+    """audience.signals.events_stored receiver: enqueue a trigger task per EVENT campaign the events
+    match (after commit); returns those campaigns' ids."""
+    if source not in FILTER_TYPES or not events:
+        return []
+    triggered = []
+    for campaign_id, definition in live_event_campaigns(project_id):
+        schedule = definition.get("Schedule") or {}
+        event_filter = schedule.get("EventFilter") or {}
+        if event_filter.get("FilterType") != source or not in_window(schedule, stored_at):
+            continue
+        keys = matching_keys(campaign_id, event_filter, events, source=source)
+        if keys:
+            enqueue_on_commit(campaign_trigger_task, campaign_id, stored_at.isoformat(), *keys)
+            triggered.append(campaign_id)
+    return triggered
+
+
+def campaign_trigger_task(campaign_id: str, triggered_at: str, *endpoint_keys: str) -> int:
+    """django-q2 task: send an EVENT campaign to endpoints whose events triggered it; returns how many
+    endpoints it decided."""
+    return len(campaign_trigger_send(campaign_id, endpoint_keys, triggered_at=datetime.fromisoformat(triggered_at)))
+
+
+def _run_start(campaign: Campaign) -> datetime:
+    """The run's scheduled_start: the later of StartTime and the current version's creation."""
+    created = (
+        CampaignVersion.objects.filter(campaign=campaign, version=campaign.version)
+        .values_list("creation_date", flat=True)
+        .first()
+    ) or campaign.last_modified_date
+    schedule = campaign.definition.get("Schedule") or {}
+    start = schedule.get("StartTime") or IMMEDIATE
+    if start == IMMEDIATE:
+        return created
+    try:
+        return max(created, parse_instant(start))
+    except ScheduleInvalid:
+        return created
+
+
+def event_run(campaign: Campaign, *, now: datetime) -> CampaignRun:
+    """The EVENT campaign's run for its current version (made once; see the module doc)."""
+    run, _ = CampaignRun.objects.get_or_create(
+        campaign=campaign,
+        scheduled_start=_run_start(campaign),
+        defaults={
+            "campaign_version": campaign.version,
+            "state": RunState.EXECUTING,
+            "lease_token": EVENT_LEASE_TOKEN,
+            "lease_until": EVENT_LEASE_UNTIL,
+            "started_at": now,
+        },
+    )
+    return run
+
+
+def _activity(run: CampaignRun, treatment_id: str) -> CampaignActivity:
+    activity, _ = CampaignActivity.objects.get_or_create(
+        run=run,
+        treatment_id=treatment_id,
+        defaults={
+            "campaign_id": run.campaign_id,
+            "scheduled_start": run.scheduled_start,
+            "state": ActivityState.PENDING,
+        },
+    )
+    activity.run = run
+    return activity
+
+
+def campaign_trigger_send(
+    campaign_id: str, endpoint_keys: Iterable[str], *, triggered_at: datetime, now: datetime | None = None
+) -> dict[str, str]:
+    """Send a live EVENT campaign to those of `endpoint_keys` that are ACTIVE members of its segment,
+    for events stored at `triggered_at` (expiring 5 minutes later); returns endpoint key →
+    campaign_send_status (or execution metric) from the engine. Nothing when the campaign is gone,
+    not EVENT, not active, paused, or `triggered_at` is outside its window. Idempotent per endpoint
+    and campaign version (the engine's Delivery keys)."""
+    from campaigns.runs import campaign_send_to
+    from campaigns.runs.plan import HOLDOUT, treatment_of, treatments_of
+
+    now = now or timezone.now()
+    campaign = (
+        Campaign.objects.select_related("project", "segment")
+        .filter(pk=campaign_id, frequency=Frequency.EVENT, state__in=ACTIVE_STATES, is_paused=False)
+        .first()
+    )
+    if campaign is None or not in_window(campaign.definition.get("Schedule") or {}, triggered_at):
+        return {}
+    condition = segment_condition_of(campaign.project, campaign.segment, campaign.segment_version, now=triggered_at)
+    if condition is None:
+        return {}
+    members = list(
+        Endpoint.objects.for_project(campaign.project)
+        .active()
+        .filter(condition, key__in=sorted(set(endpoint_keys)))
+        .order_by("key")
+        .values_list("key", "cohort_id")
+    )
+    if not members:
+        return {}
+    allocation = treatments_of(campaign.definition)
+    by_treatment: dict[str, list[str]] = {}
+    for key, cohort in members:
+        treatment = treatment_of(cohort, allocation)
+        if treatment is not None:  # the holdout is recorded by treatment "0"'s activity
+            by_treatment.setdefault("0" if treatment == HOLDOUT else treatment, []).append(key)
+    decided: dict[str, str] = {}
+    with transaction.atomic():
+        run = event_run(campaign, now=now)
+        for treatment_id, keys in sorted(by_treatment.items()):
+            decided.update(
+                campaign_send_to(
+                    campaign, _activity(run, treatment_id), keys, now=now, expires_at=triggered_at + EXPIRY
+                )
+            )
+    return decided
