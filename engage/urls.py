@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from audience.api.urls import urlpatterns as audience_api
+from campaigns.api.campaign_urls import urlpatterns as campaigns_api
 from campaigns.api.channel_urls import urlpatterns as channels_api
 from campaigns.api.inapp_urls import urlpatterns as inapp_api
 from campaigns.api.message_urls import urlpatterns as messages_api
@@ -19,6 +20,7 @@ pinpoint_api = [
     *messages_api,
     *phone_api,
     *inapp_api,
+    *campaigns_api,
     *fallback_urlpatterns,
 ]
 

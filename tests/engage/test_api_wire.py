@@ -116,9 +116,10 @@ def test_use_is_recorded_on_the_key(pinpoint, user):
 
 def test_not_yet_built_operation_answers_clearly(pinpoint, project):
     with pytest.raises(
-        pinpoint.exceptions.MethodNotAllowedException, match="does not support the Pinpoint operation GetCampaigns"
+        pinpoint.exceptions.MethodNotAllowedException,
+        match="does not support the Pinpoint operation GetRecommenderConfigurations",
     ):
-        pinpoint.get_campaigns(ApplicationId=project.id)
+        pinpoint.get_recommender_configurations()
 
 
 def test_unknown_route_is_not_found_in_pinpoint_shape(live_server, access_key):

@@ -16,5 +16,5 @@ def test_coverage_sees_served_and_unbuilt_operations():
 
     assert served["GetApps"] is True
     assert served["UpdateEndpoint"] is True
-    assert served["GetInAppMessages"] is False
-    assert served["GetCampaigns"] is False
+    assert served["GetCampaigns"] is True
+    assert served["GetRecommenderConfigurations"] is False
