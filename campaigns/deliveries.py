@@ -91,8 +91,10 @@ def message_id_for(key: str, from_address: str) -> str:
     return f"<{key}@{domain}>"
 
 
-def _row(project: Project, message: OutgoingMessage, source: str, request_id: str, now: datetime) -> Delivery:
-    key = uuid.uuid4().hex
+def _row(
+    project: Project, message: OutgoingMessage, source: str, request_id: str, now: datetime, key: str | None = None
+) -> Delivery:
+    key = key or uuid.uuid4().hex
     email = message.channel == DeliveryChannel.EMAIL
     return Delivery(
         project=project,
@@ -113,6 +115,12 @@ def _row(project: Project, message: OutgoingMessage, source: str, request_id: st
         created_at=now,
         updated_at=now,
     )
+
+
+def delivery_row(project: Project, message: OutgoingMessage, *, source: str, key: str, now: datetime) -> Delivery:
+    """An unsaved outbox row for `message` whose message_id derives from `key` (callers that must write
+    the same row again after a crash — campaign runs — pass a deterministic key)."""
+    return _row(project, message, source, "", now, key=key)
 
 
 def deliveries_create(

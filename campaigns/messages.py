@@ -272,6 +272,24 @@ def _outgoing(
     return OutgoingMessage(channel=message.channel, payload=payload, **where)
 
 
+def message_render(
+    message: ChannelMessage,
+    document: Mapping[str, Any],
+    spec: MessageSpec,
+    *,
+    address: str,
+    endpoint_key: str,
+    user_id: str = "",
+    title_override: str = "",
+    body_override: str = "",
+) -> OutgoingMessage:
+    """One endpoint's rendered message, exactly as SendMessages renders it (the endpoint's JSON
+    `document` < the message's Substitutions), for campaigns and journeys. Raises TemplateError."""
+    r = Recipient(key=endpoint_key, is_endpoint=True, title_override=title_override, body_override=body_override)
+    members = _render(message, _context(document, message.substitutions), r)
+    return _outgoing(message, members, r, spec, address=address, endpoint_key=endpoint_key, user_id=user_id)
+
+
 def result_for(row: Delivery, outcome: Outcome | None, address: str) -> RecipientResult:
     """Pinpoint's result for a delivery sent inline. TEMPORARY_FAILURE and THROTTLED rows stay in the
     outbox and Engage retries them: callers must not resend."""

@@ -11,3 +11,17 @@ def deliveries_send(*ids: int) -> int:
 def deliveries_sweep_due() -> int:
     """Every minute: re-queue rows whose worker died and enqueue due retries; returns how many."""
     return len(deliveries_sweep())
+
+
+def campaign_run(run_id: str) -> bool:
+    """Write the next time-boxed slice of a campaign run (it enqueues the rest itself)."""
+    from campaigns.runs import campaign_run_step
+
+    return campaign_run_step(run_id)
+
+
+def campaigns_tick() -> int:
+    """Every minute: start the runs of due campaigns, and enqueue again runs whose worker died."""
+    from campaigns.runs import campaign_runs_sweep, campaigns_start_due
+
+    return len(campaigns_start_due()) + len(campaign_runs_sweep())

@@ -1,0 +1,256 @@
+"""The campaign scheduler and the run loop.
+
+- `campaigns_start_due` (every minute): each due campaign (next_run_at ≤ now) gets one CampaignRun for
+  the start it is due for, with one CampaignActivity per treatment — unique per (campaign, start) and
+  (run, treatment), and the campaign row is locked (SKIP LOCKED on PostgreSQL), so concurrent ticks
+  make one run. Its next start (campaigns.schedule.next_start) becomes next_run_at (run_begins of it),
+  or NULL. A paused campaign's due run is skipped (Pinpoint: pause skips the next run; a running run
+  completes), and next_run_at moves on to the start after it.
+- `campaign_run_step` (a task): claims the run with a lease and a token (conditional UPDATE), then
+  writes it in batches of BATCH_SIZE segment members by keyset on Endpoint.key after `run.cursor`;
+  each batch is one transaction that first moves the cursor (only while this claim holds the lease)
+  and then writes the batch's decisions (campaigns.runs.send), so a worker killed anywhere resumes
+  after the last committed batch, and no batch is written twice. After STEP_SECONDS it releases the
+  lease and enqueues itself again.
+- `campaign_runs_sweep` (every minute): open runs whose lease ran out (their worker died, or their
+  task was lost) are enqueued again.
+"""
+
+import time
+import uuid
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from audience.compiler import SegmentInvalid
+from audience.segments import segment_members
+from campaigns.models import (
+    ActivityState,
+    Campaign,
+    CampaignActivity,
+    CampaignRun,
+    CampaignState,
+    RunState,
+)
+from campaigns.runs.plan import HOLDOUT, RunInvalid, plan_for, start_of_run, treatment_of, treatments_of
+from campaigns.runs.send import send_batch
+from campaigns.schedule import ScheduleInvalid, first_start, next_start, run_begins
+from engage.db import is_postgresql
+from engage.queue import enqueue_on_commit
+
+BATCH_SIZE = 1000  # endpoints per batch transaction
+STEP_SECONDS = 20.0  # a step's time box, then it enqueues itself again
+LEASE = timedelta(minutes=5)  # longer than a batch can take
+GRACE = timedelta(minutes=2)  # an enqueued step has this long to claim its run before the sweeper acts
+DUE_LIMIT = 200  # campaigns started per tick
+OPEN = (RunState.PENDING, RunState.EXECUTING)
+ENDED = (CampaignState.DELETED, CampaignState.COMPLETED, CampaignState.INVALID)
+
+
+class LeaseLost(Exception):
+    """Another claim holds the run now: this step stops, its batch rolled back."""
+
+
+def campaigns_start_due(now: datetime | None = None) -> list[str]:
+    """Start the runs of due campaigns; returns the ids of the runs made. Idempotent."""
+    now = now or timezone.now()
+    due = (
+        Campaign.objects.filter(next_run_at__lte=now)
+        .exclude(state__in=ENDED)
+        .order_by("next_run_at")
+        .values_list("id", flat=True)[:DUE_LIMIT]
+    )
+    made = []
+    for campaign_id in list(due):
+        run_id = _start(campaign_id, now)
+        if run_id:
+            made.append(run_id)
+    return made
+
+
+def _start(campaign_id: str, now: datetime) -> str | None:
+    with transaction.atomic():
+        locked = Campaign.objects.filter(pk=campaign_id, next_run_at__lte=now).exclude(state__in=ENDED)
+        locked = locked.select_for_update(skip_locked=True) if is_postgresql() else locked.select_for_update()
+        campaign = locked.first()
+        if campaign is None:  # another tick has it, or it is no longer due
+            return None
+        schedule = campaign.definition.get("Schedule") or {}
+        try:
+            start = start_of_run(schedule, campaign.next_run_at)
+            following = next_start(schedule, after=start, first=first_start(schedule, now=start))
+        except ScheduleInvalid:
+            campaign.state, campaign.next_run_at = CampaignState.INVALID, None
+            campaign.save(update_fields=["state", "next_run_at"])
+            return None
+        campaign.next_run_at = run_begins(schedule, following) if following is not None else None
+        if campaign.is_paused or campaign.state == CampaignState.PAUSED:
+            campaign.save(update_fields=["next_run_at"])
+            return None
+        run, created = CampaignRun.objects.get_or_create(
+            campaign=campaign,
+            scheduled_start=start,
+            defaults={"campaign_version": campaign.version, "lease_until": now + GRACE},
+        )
+        for treatment in treatments_of(campaign.definition):
+            CampaignActivity.objects.get_or_create(
+                run=run,
+                treatment_id=treatment["Id"],
+                defaults={"campaign": campaign, "scheduled_start": start},
+            )
+        campaign.state = CampaignState.EXECUTING
+        campaign.save(update_fields=["next_run_at", "state"])
+        if created:
+            from campaigns.tasks import campaign_run
+
+            enqueue_on_commit(campaign_run, run.id)
+    return run.id if created else None
+
+
+def _claim(run_id: str, now: datetime) -> str | None:
+    token = uuid.uuid4().hex
+    claimed = (
+        CampaignRun.objects.filter(pk=run_id, state__in=OPEN)
+        .filter(Q(lease_token="") | Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .update(state=RunState.EXECUTING, lease_until=now + LEASE, lease_token=token)
+    )
+    return token if claimed else None
+
+
+def campaign_run_step(run_id: str, *, max_batches: int | None = None) -> bool:
+    """Write the next batches of a run for up to STEP_SECONDS (or `max_batches`), then enqueue the
+    rest; finish the run when its audience is exhausted. Returns False when the run was not claimable
+    (ended, or held by another worker). Idempotent."""
+    now = timezone.now()
+    token = _claim(run_id, now)
+    if token is None:
+        return False
+    run = CampaignRun.objects.select_related("campaign__project", "campaign__segment").get(pk=run_id)
+    if run.started_at is None:
+        CampaignRun.objects.filter(pk=run.pk, started_at__isnull=True).update(started_at=now)
+    campaign = run.campaign
+    if campaign.segment is None:  # Pinpoint: deleting a campaign's segment makes the campaign DELETED
+        if campaign.definition.get("SegmentId"):
+            _fail(run, token, "The campaign's segment was deleted.", CampaignState.DELETED)
+        else:
+            _fail(run, token, "The campaign has no segment.", CampaignState.INVALID)
+        return True
+    try:
+        plan = plan_for(campaign, run.campaign_version)
+        members = segment_members(
+            campaign.project, campaign.segment, version=campaign.segment_version, now=run.scheduled_start
+        )
+    except (RunInvalid, SegmentInvalid, ScheduleInvalid) as error:
+        _fail(run, token, str(error), CampaignState.INVALID)
+        return True
+    activities = {a.treatment_id: a for a in run.activities.all()}
+    ordered = members.order_by("key").values_list("key", "cohort_id")
+    deadline = time.monotonic() + STEP_SECONDS
+    batches = 0
+    while True:
+        batch = list(ordered.filter(key__gt=run.cursor)[:BATCH_SIZE]) if run.cursor else list(ordered[:BATCH_SIZE])
+        if not batch:
+            _finish(run, token, activities)
+            return True
+        try:
+            _write(run, token, plan, activities, batch, members)
+        except LeaseLost:
+            return False
+        batches += 1
+        if time.monotonic() >= deadline or (max_batches is not None and batches >= max_batches):
+            _release(run, token)
+            return True
+
+
+def _write(run: CampaignRun, token: str, plan, activities, batch, members) -> None:
+    """One batch in one transaction: the cursor first (only while `token` holds the lease), then the
+    decisions of each treatment's endpoints (the holdout's go to treatment "0")."""
+    now = timezone.now()
+    last = batch[-1][0]
+    by_treatment: dict[str, list[str]] = {}
+    for key, cohort in batch:
+        treatment = treatment_of(cohort, plan.allocation)
+        if treatment is not None:
+            by_treatment.setdefault("0" if treatment == HOLDOUT else treatment, []).append(key)
+    with transaction.atomic():
+        moved = CampaignRun.objects.filter(pk=run.pk, lease_token=token, cursor=run.cursor).update(
+            cursor=last, lease_until=now + LEASE
+        )
+        if not moved:
+            raise LeaseLost(run.pk)
+        for treatment_id, keys in by_treatment.items():
+            activity = activities.get(treatment_id)
+            if activity is not None:
+                send_batch(plan, activity, keys, now=now, members=members)
+    run.cursor = last
+
+
+def _release(run: CampaignRun, token: str) -> None:
+    """Give the lease up and enqueue the next step (the sweeper steps in if it is lost)."""
+    from campaigns.tasks import campaign_run
+
+    with transaction.atomic():
+        released = CampaignRun.objects.filter(pk=run.pk, lease_token=token).update(
+            lease_token="", lease_until=timezone.now() + GRACE
+        )
+        if released:
+            enqueue_on_commit(campaign_run, run.pk)
+
+
+def _finish(run: CampaignRun, token: str, activities) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        ended = CampaignRun.objects.filter(pk=run.pk, lease_token=token, state__in=OPEN).update(
+            state=RunState.COMPLETED, ended_at=now, lease_until=None, lease_token=""
+        )
+        if not ended:
+            return
+        run.activities.exclude(state=ActivityState.COMPLETED).update(
+            state=ActivityState.COMPLETED, result="SUCCESS", end=now
+        )
+        run.activities.filter(start__isnull=True).update(start=now)
+        _campaign_after_run(run)
+
+
+def _campaign_after_run(run: CampaignRun) -> None:
+    """EXECUTING → PENDING_NEXT_RUN or COMPLETED once no run of the campaign is open."""
+    if CampaignRun.objects.filter(campaign_id=run.campaign_id, state__in=OPEN).exclude(pk=run.pk).exists():
+        return
+    campaign = Campaign.objects.filter(pk=run.campaign_id, state=CampaignState.EXECUTING)
+    campaign.filter(next_run_at__isnull=False).update(state=CampaignState.PENDING_NEXT_RUN)
+    campaign.filter(next_run_at__isnull=True).update(state=CampaignState.COMPLETED)
+
+
+def _fail(run: CampaignRun, token: str, reason: str, campaign_state: str) -> None:
+    """The run cannot be made: FAILED with the reason; the campaign INVALID (or DELETED, when its
+    segment is gone), with nothing more scheduled."""
+    now = timezone.now()
+    with transaction.atomic():
+        ended = CampaignRun.objects.filter(pk=run.pk, lease_token=token, state__in=OPEN).update(
+            state=RunState.FAILED, result=reason[:512], ended_at=now, lease_until=None, lease_token=""
+        )
+        if not ended:
+            return
+        run.activities.update(state=ActivityState.CANCELLED, result="FAIL", end=now)
+        Campaign.objects.filter(pk=run.campaign_id).exclude(state=CampaignState.DELETED).update(
+            state=campaign_state, next_run_at=None
+        )
+
+
+def campaign_runs_sweep(now: datetime | None = None) -> list[str]:
+    """Enqueue again the open runs whose lease ran out (a dead worker, a lost task); returns their ids."""
+    now = now or timezone.now()
+    from campaigns.tasks import campaign_run
+
+    with transaction.atomic():
+        stuck = list(
+            CampaignRun.objects.filter(state__in=OPEN)
+            .filter(Q(lease_until__lt=now) | Q(lease_until__isnull=True))
+            .values_list("id", flat=True)[:DUE_LIMIT]
+        )
+        CampaignRun.objects.filter(pk__in=stuck).update(lease_token="", lease_until=now + GRACE)
+        for run_id in stuck:
+            enqueue_on_commit(campaign_run, run_id)
+    return stuck
