@@ -8,8 +8,8 @@ answer is the endpoint's eligible in-app campaigns, each with its message, caps 
   started (StartTime IMMEDIATE or passed) and not ended (EndTime, if any, still ahead);
 - the endpoint is a member of the campaign's segment (pinned version honoured) — ACTIVE, and not
   opted out of all messages (OptOut ALL);
-- the endpoint's treatment by its cohort (campaigns.inapp.treatment_for_cohort): an endpoint in the
-  holdout gets nothing from that campaign;
+- the endpoint's treatment by its cohort (the engine's allocation, campaigns.runs.plan): an endpoint
+  in the holdout gets nothing from that campaign; a treatment's own members replace the campaign's;
 - the treatment's in-app message: MessageConfiguration.InAppMessage, else the content of
   TemplateConfiguration.InAppTemplate (the pinned Version, or the active one; in-app templates
   have no variables, so the content is the message). A campaign whose template is gone is left out;
@@ -34,6 +34,7 @@ from audience.compiler import SegmentInvalid
 from audience.models import Endpoint, OptOut, Segment, SegmentMember, SegmentType
 from audience.segments import definition_of, segment_condition
 from campaigns.models import Campaign, CampaignState, Frequency, TemplateType
+from campaigns.runs.plan import HOLDOUT, treatment_of, treatments_of
 from campaigns.schedule import ScheduleInvalid, end_of, first_start
 from campaigns.templates import TemplateInvalid, TemplateNotFound, template_get
 from projects.models import ApplicationSettings, Project
@@ -48,47 +49,6 @@ CAPS = (
     ("Session", "SessionCap", "limits_session"),
     ("Total", "TotalCap", "limits_total"),
 )
-DEFAULT_TREATMENT = "0"
-
-
-def treatment_for_cohort(definition: Mapping[str, Any], cohort: int) -> str | None:
-    """The treatment id ("0".."4") of an endpoint in `cohort` (0-99), or None in the holdout.
-
-    Cohorts [0, HoldoutPercent) are the holdout; treatment "0" takes the next
-    100 - HoldoutPercent - (sum of the additional SizePercents) cohorts, then each additional
-    treatment, in Id order, its SizePercent cohorts.
-    """
-    holdout = int(definition.get("HoldoutPercent") or 0)
-    additional = sorted(
-        (t for t in definition.get("AdditionalTreatments") or () if isinstance(t, Mapping)),
-        key=lambda t: str(t.get("Id", "")),
-    )
-    sizes = [int(t.get("SizePercent") or 0) for t in additional]
-    bound = holdout
-    if cohort < bound:
-        return None
-    bound += max(0, 100 - holdout - sum(sizes))
-    if cohort < bound:
-        return DEFAULT_TREATMENT
-    for treatment, size in zip(additional, sizes, strict=True):
-        bound += size
-        if cohort < bound:
-            return str(treatment.get("Id"))
-    return None
-
-
-def treatment_definition(definition: Mapping[str, Any], treatment_id: str) -> dict[str, Any]:
-    """The members a treatment sends with: the default's, overridden by the additional treatment's
-    own MessageConfiguration, TemplateConfiguration, Schedule and CustomDeliveryConfiguration."""
-    merged = dict(definition)
-    if treatment_id == DEFAULT_TREATMENT:
-        return merged
-    for treatment in definition.get("AdditionalTreatments") or ():
-        if isinstance(treatment, Mapping) and str(treatment.get("Id")) == treatment_id:
-            for member in ("MessageConfiguration", "TemplateConfiguration", "Schedule", "CustomDeliveryConfiguration"):
-                if treatment.get(member):
-                    merged[member] = treatment[member]
-    return merged
 
 
 def in_window(schedule: Mapping[str, Any], now: datetime) -> bool:
@@ -192,10 +152,11 @@ def inapp_messages(project: Project, endpoint_id: str, *, now: datetime | None =
     for campaign in candidates:
         if campaign.pk not in containing:
             continue
-        treatment = treatment_for_cohort(campaign.definition, endpoint.cohort_id)
-        if treatment is None:
+        allocation = treatments_of(campaign.definition)
+        treatment = treatment_of(endpoint.cohort_id, allocation)
+        if treatment in (None, HOLDOUT):
             continue
-        definition = treatment_definition(campaign.definition, treatment)
+        definition = next(t for t in allocation if t["Id"] == treatment)
         message = _message(definition)
         if message is None:
             continue

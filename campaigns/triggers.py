@@ -59,7 +59,7 @@ from campaigns.models import (
     Frequency,
     RunState,
 )
-from campaigns.schedule import IMMEDIATE, ScheduleInvalid, parse_instant
+from campaigns.schedule import ScheduleInvalid, first_start
 from engage.queue import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
@@ -197,12 +197,8 @@ def _run_start(campaign: Campaign) -> datetime:
         .values_list("creation_date", flat=True)
         .first()
     ) or campaign.last_modified_date
-    schedule = campaign.definition.get("Schedule") or {}
-    start = schedule.get("StartTime") or IMMEDIATE
-    if start == IMMEDIATE:
-        return created
     try:
-        return max(created, parse_instant(start))
+        return max(created, first_start(campaign.definition.get("Schedule") or {}, now=created))
     except ScheduleInvalid:
         return created
 

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from audience.models import Endpoint, cohort_of
 from audience.segments import segment_create
-from campaigns.inapp import inapp_messages, treatment_for_cohort
+from campaigns.inapp import inapp_messages
 from campaigns.models import Campaign, CampaignState, Frequency, TemplateType
 from campaigns.templates import template_create, template_update
 from projects.models import ApplicationSettings
@@ -283,14 +283,24 @@ def test_another_projects_application_id_is_not_found(pinpoint, project):
         pinpoint.get_in_app_messages(ApplicationId=stranger.id, EndpointId="theirs")
 
 
-@pytest.mark.parametrize(
-    ("cohort", "expected"),
-    [(0, None), (19, None), (20, "0"), (49, "0"), (50, "1"), (79, "1"), (80, "2"), (99, "2")],
-)
-def test_cohorts_are_allocated_holdout_then_default_then_additional_in_id_order(cohort, expected):
-    definition = {
-        "HoldoutPercent": 20,
-        "AdditionalTreatments": [{"Id": "2", "SizePercent": 20}, {"Id": "1", "SizePercent": 30}],
-    }
+def test_in_app_campaign_created_through_create_campaign_is_returned(pinpoint, project):
+    segment = pro_segment(project)
+    make_endpoint(project, "p1", attributes={"Plan": ["pro"]})
+    created = pinpoint.create_campaign(
+        ApplicationId=project.id,
+        WriteCampaignRequest={
+            "Name": "banner",
+            "SegmentId": segment.pk,
+            "Priority": 1,
+            "Limits": {"Daily": 2, "Session": 1, "Total": 5},
+            "Schedule": {"StartTime": "IMMEDIATE", "Frequency": "IN_APP_EVENT", "EventFilter": TRIGGER},
+            "MessageConfiguration": {"InAppMessage": BANNER},
+        },
+    )["CampaignResponse"]
 
-    assert treatment_for_cohort(definition, cohort) == expected
+    answer = pinpoint.get_in_app_messages(ApplicationId=project.id, EndpointId="p1")["InAppMessagesResponse"]
+
+    (entry,) = answer["InAppMessageCampaigns"]
+    assert (entry["CampaignId"], entry["Priority"], entry["DailyCap"], entry["TotalCap"]) == (created["Id"], 1, 2, 5)
+    assert entry["InAppMessage"] == BANNER
+    assert entry["Schedule"]["EventFilter"]["FilterType"] == "ENDPOINT"
