@@ -13,6 +13,7 @@ A row claimed after its expires_at (event-triggered campaigns) ends FAILED_PERMA
 last_error starting "EXPIRED:".
 """
 
+import functools
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -85,10 +86,14 @@ def backoff(attempts: int) -> timedelta:
     return BACKOFF[min(max(attempts, 1), len(BACKOFF)) - 1]
 
 
+@functools.lru_cache(maxsize=256)
+def _sender_domain(from_address: str) -> str:
+    return parseaddr(from_address)[1].rpartition("@")[2] or "engage.invalid"
+
+
 def message_id_for(key: str, from_address: str) -> str:
     """An RFC 5322 Message-ID from the delivery's key, on the sender's domain."""
-    domain = parseaddr(from_address)[1].rpartition("@")[2] or "engage.invalid"
-    return f"<{key}@{domain}>"
+    return f"<{key}@{_sender_domain(from_address)}>"
 
 
 def _row(
