@@ -134,7 +134,7 @@ def message_text(treatment: dict[str, Any]) -> list[str]:
             continue
         summary = message.get("Title") or message.get("Body") or message.get("Data") or ""
         lines.append(f"{CHANNEL_OF_MEMBER.get(member, member)} message: {summary[:120]}")
-    return lines or ["No message of its own (uses the default treatment's)."]
+    return lines or ["No message."]
 
 
 def _row(campaign: Campaign) -> dict[str, Any]:
@@ -232,7 +232,7 @@ def _treatment_rows(definition: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for treatment in treatments(definition):
         own = treatment["definition"]
-        override = own.get("Schedule") if treatment["id"] != "0" else None
+        override = own.get("Schedule") if own.get("Schedule") != definition.get("Schedule") else None
         rows.append(
             {
                 **treatment,

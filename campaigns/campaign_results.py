@@ -20,6 +20,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone as django_timezone
 
 from audience.models import Event
+from campaigns.campaigns import treatments_of
 from campaigns.models import (
     Campaign,
     CampaignRun,
@@ -59,27 +60,12 @@ def letter(treatment_id: str) -> str:
 
 
 def treatments(definition: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The treatments of a definition, the default first: Id, name, share of the segment."""
-    holdout = definition.get("HoldoutPercent") or 0
-    additional = definition.get("AdditionalTreatments") or []
-    rows = [
-        {
-            "id": "0",
-            "name": definition.get("TreatmentName") or "",
-            "percent": 100 - holdout - sum(t.get("SizePercent") or 0 for t in additional),
-            "definition": definition,
-        }
+    """The treatments of a definition, the default first: id, name, share of the segment, and the
+    effective treatment (campaigns.campaigns.treatments_of: its own members, else the campaign's)."""
+    return [
+        {"id": t["Id"], "name": t.get("TreatmentName") or "", "percent": t["SizePercent"], "definition": t}
+        for t in treatments_of(definition)
     ]
-    rows += [
-        {
-            "id": str(t.get("Id") or index),
-            "name": t.get("TreatmentName") or "",
-            "percent": t.get("SizePercent") or 0,
-            "definition": t,
-        }
-        for index, t in enumerate(additional, 1)
-    ]
-    return rows
 
 
 @dataclass
