@@ -219,7 +219,11 @@ def event_run(campaign: Campaign, *, now: datetime) -> CampaignRun:
     return run
 
 
-def _activity(run: CampaignRun, treatment_id: str) -> CampaignActivity:
+def _activity(run: CampaignRun, treatment_id: str, *, triggered_at: datetime) -> CampaignActivity:
+    """The run's activity of a treatment, as this trigger's batch sees it: its scheduled_start, in
+    memory only (never saved), is the trigger time — the engine measures a batch's MaximumDuration,
+    quiet time and hook ScheduledTime from activity.scheduled_start, and an event-triggered message
+    starts with its event, not with the campaign's StartTime."""
     activity, _ = CampaignActivity.objects.get_or_create(
         run=run,
         treatment_id=treatment_id,
@@ -230,6 +234,7 @@ def _activity(run: CampaignRun, treatment_id: str) -> CampaignActivity:
         },
     )
     activity.run = run
+    activity.scheduled_start = triggered_at
     return activity
 
 
@@ -239,10 +244,10 @@ def campaign_trigger_send(
     """Send a live EVENT campaign to those of `endpoint_keys` that are ACTIVE members of its segment,
     for events stored at `triggered_at` (expiring 5 minutes later); returns endpoint key →
     campaign_send_status (or execution metric) from the engine. Nothing when the campaign is gone,
-    not EVENT, not active, paused, or `triggered_at` is outside its window. Idempotent per endpoint
-    and campaign version (the engine's Delivery keys)."""
+    not EVENT, not active, paused, or `triggered_at` is outside its window, or a template it names
+    is gone (logged). Idempotent per endpoint and campaign version (the engine's Delivery keys)."""
     from campaigns.runs import campaign_send_to
-    from campaigns.runs.plan import HOLDOUT, treatment_of, treatments_of
+    from campaigns.runs.plan import HOLDOUT, RunInvalid, treatment_of, treatments_of
 
     now = now or timezone.now()
     campaign = (
@@ -271,12 +276,20 @@ def campaign_trigger_send(
         if treatment is not None:  # the holdout is recorded by treatment "0"'s activity
             by_treatment.setdefault("0" if treatment == HOLDOUT else treatment, []).append(key)
     decided: dict[str, str] = {}
-    with transaction.atomic():
-        run = event_run(campaign, now=now)
-        for treatment_id, keys in sorted(by_treatment.items()):
-            decided.update(
-                campaign_send_to(
-                    campaign, _activity(run, treatment_id), keys, now=now, expires_at=triggered_at + EXPIRY
+    try:
+        with transaction.atomic():
+            run = event_run(campaign, now=now)
+            for treatment_id, keys in sorted(by_treatment.items()):
+                decided.update(
+                    campaign_send_to(
+                        campaign,
+                        _activity(run, treatment_id, triggered_at=triggered_at),
+                        keys,
+                        now=now,
+                        expires_at=triggered_at + EXPIRY,
+                    )
                 )
-            )
+    except RunInvalid as error:  # a template the campaign names is gone: nothing can be sent
+        logger.warning("Event campaign %s cannot send: %s", campaign.pk, error)
+        return {}
     return decided

@@ -257,3 +257,31 @@ def test_event_campaign_created_through_create_campaign_is_triggered(pinpoint, p
     put_event(pinpoint, project, "ann")
 
     assert [(m["To"], m["Subject"]) for m in smtp_sink.messages] == [("ann@example.org", "Your cart")]
+
+
+def test_campaign_whose_template_is_gone_sends_nothing_and_raises_nothing(project, smtp_sink, email_channel):
+    make_endpoint(project, "ann", "ann@example.org", attributes={"Plan": ["pro"]})
+    campaign = event_campaign(
+        project,
+        pro_segment(project),
+        MessageConfiguration={},
+        TemplateConfiguration={"EmailTemplate": {"Name": "gone"}},
+    )
+    now = timezone.now()
+
+    decided = campaign_trigger_send(campaign.pk, ["ann"], triggered_at=now, now=now)
+
+    assert decided == {}
+    assert smtp_sink.messages == []
+    assert not CampaignRun.objects.exists()
+
+
+def test_maximum_duration_counts_from_the_event_not_the_campaigns_start(project, smtp_sink, email_channel):
+    make_endpoint(project, "ann", "ann@example.org", attributes={"Plan": ["pro"]})
+    campaign = event_campaign(project, pro_segment(project), Limits={"MaximumDuration": 60})  # started 1 h ago
+    now = timezone.now()
+
+    decided = campaign_trigger_send(campaign.pk, ["ann"], triggered_at=now, now=now)
+
+    assert decided == {"ann": "SUCCESS"}
+    assert CampaignActivity.objects.get().scheduled_start == CampaignRun.objects.get().scheduled_start
