@@ -612,7 +612,8 @@ def _save(campaign: Campaign, definition: dict[str, Any], segment: Segment | Non
     paused = bool(definition.get("IsPaused"))
     last = None if creating else campaign.runs.aggregate(last=Max("scheduled_start"))["last"]
     next_run_at = campaign.next_run_at
-    if was is None or any(was["schedule"].get(k) != schedule.get(k) for k in TIMING):
+    revived = was is not None and was["state"] in (CampaignState.DELETED, CampaignState.INVALID)
+    if was is None or revived or any(was["schedule"].get(k) != schedule.get(k) for k in TIMING):
         next_run_at = _start_of_run(schedule, last=last, now=now)
     elif was["paused"] and not paused and frequency in RECURRING and next_run_at is not None and next_run_at < now:
         # Resumed after runs were due: the next run is the first start still ahead.
@@ -625,6 +626,8 @@ def _save(campaign: Campaign, definition: dict[str, Any], segment: Segment | Non
         next_run_at=next_run_at,
         ran=last is not None,
     )
+    if segment is None and campaign.segment_id is None:  # its segment was deleted: only a new one revives it
+        state, next_run_at = CampaignState.DELETED, None
     _check_quotas(
         campaign.project_id, campaign_id=None if creating else campaign.pk, state=state, frequency=frequency, was=was
     )
@@ -778,8 +781,8 @@ def activity_response(activity: CampaignActivity) -> dict[str, Any]:
 
 def treatments_of(definition: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Every treatment of a definition, the default ("0") first, then "1".."4", each with
-    Id, SizePercent, CohortFrom/CohortTo (its Endpoint.cohort_id range [from, to); the holdout is
-    [0, HoldoutPercent)), TreatmentName/TreatmentDescription when set, and the effective
+    Id, SizePercent, Cohorts (its Endpoint.cohort_id range as (first, end), end excluded; the holdout
+    is [0, HoldoutPercent)), TreatmentName/TreatmentDescription when set, and the effective
     MessageConfiguration, TemplateConfiguration, Schedule and CustomDeliveryConfiguration (its own,
     else the campaign's; absent when neither has one)."""
     holdout = definition.get("HoldoutPercent") or 0
@@ -797,7 +800,7 @@ def treatments_of(definition: Mapping[str, Any]) -> list[dict[str, Any]]:
     cohort = holdout
     for part, own in zip(parts, [definition, *additional], strict=True):
         treatment = dict(part)
-        treatment["CohortFrom"], treatment["CohortTo"] = cohort, cohort + treatment["SizePercent"]
+        treatment["Cohorts"] = (cohort, cohort + treatment["SizePercent"])
         cohort += treatment["SizePercent"]
         for member in OVERRIDABLE:
             value = own.get(member) if own.get(member) is not None else definition.get(member)
