@@ -147,6 +147,26 @@ def test_pausing_and_resuming_from_the_list(signed_in, project):
     assert not campaign.is_paused
 
 
+def test_an_immediate_campaign_cannot_be_paused(signed_in, project):
+    campaign = make_campaign(project, schedule={"StartTime": "IMMEDIATE", "Frequency": "ONCE"})
+
+    response = signed_in.post(reverse("campaigns:campaign_pause", args=[campaign.pk]), follow=True)
+
+    assert "cannot be paused" in response.content.decode()
+    campaign.refresh_from_db()
+    assert not campaign.is_paused
+
+
+def test_the_list_takes_a_fixed_number_of_queries(signed_in, project, segment, django_assert_max_num_queries):
+    for n in range(20):
+        make_campaign(project, f"Campaign {n}", segment=segment, next_run_at=at(10))
+
+    with django_assert_max_num_queries(10):
+        response = signed_in.get(reverse("campaigns:campaigns"))
+
+    assert response.content.decode().count('class="badge campaign-state') == 20
+
+
 def test_deleting_a_campaign(signed_in, project):
     campaign = make_campaign(project)
 
