@@ -243,7 +243,6 @@ class _Batch:
             base=base,
             endpoints={e.key: (e.endpoint_id, documents[e.key]) for e, _, _ in timed},
         )
-        self.hook_errors = answer.failed
         kept = []
         for e, custom, instant in timed:
             if e.key in answer.failed:

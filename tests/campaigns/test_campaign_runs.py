@@ -1,11 +1,13 @@
 """The campaign engine end to end: scheduler tick → run → batches → Delivery rows → the SMTP sink."""
 # ruff: noqa: F811 - pytest fixtures imported from test_deliveries are parameters here
 
+import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from django.db import connection, connections, transaction
 from django.db.models import Count
 
 from audience.models import Endpoint, Event, cohort_of
@@ -396,3 +398,34 @@ def test_run_step_of_a_finished_run_does_nothing(project, pro, email_channel):
 
     assert campaign_run_step(run_id) is False
     assert Delivery.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_tick_skips_a_campaign_another_tick_is_starting(project, pro):
+    if connection.vendor != "postgresql":
+        pytest.skip("FOR UPDATE SKIP LOCKED is PostgreSQL's; SQLite has one writer at a time")
+    endpoint(project, "ann")
+    campaign = make_campaign(project, pro, schedule={"StartTime": "2026-11-30T12:00:00Z", "Frequency": "ONCE"})
+    locked, release = threading.Event(), threading.Event()
+
+    def other_tick() -> None:  # another scheduler, mid-start, holding the campaign row
+        with transaction.atomic():
+            list(Campaign.objects.select_for_update().filter(pk=campaign.pk))
+            locked.set()
+            release.wait(30)
+        connections.close_all()
+
+    worker = threading.Thread(target=other_tick)
+    worker.start()
+    locked.wait(30)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '5s'")  # waiting instead of skipping would fail, not hang
+        skipped = campaigns_start_due(NOW)
+    finally:
+        release.set()
+        worker.join()
+    after = campaigns_start_due(NOW)
+
+    assert skipped == [] and len(after) == 1
+    assert CampaignRun.objects.count() == 1
