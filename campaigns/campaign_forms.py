@@ -298,6 +298,48 @@ class ScheduleForm(forms.Form):
         label="Quiet time until", regex=HH_MM, required=False, widget=forms.TimeInput(attrs={"type": "time"})
     )
 
+    limit_daily = forms.IntegerField(
+        label="Messages a day per recipient",
+        required=False,
+        min_value=0,
+        max_value=100,
+        help_text="Daily: at most this many messages from this campaign to one endpoint in 24 hours (0 to 100).",
+    )
+    limit_total = forms.IntegerField(
+        label="Messages in all per recipient",
+        required=False,
+        min_value=0,
+        max_value=100,
+        help_text="Total: over the campaign's whole life, every run counted (0 to 100).",
+    )
+    limit_rate = forms.IntegerField(
+        label="Messages a second",
+        required=False,
+        min_value=1,
+        max_value=20000,
+        help_text="MessagesPerSecond: how fast a run sends (1 to 20,000).",
+    )
+    limit_duration = forms.IntegerField(
+        label="Maximum duration (seconds)",
+        required=False,
+        min_value=60,
+        help_text="MaximumDuration: a run stops sending this long after it starts (at least 60).",
+    )
+
+    LIMITS = (
+        ("limit_daily", "Daily"),
+        ("limit_total", "Total"),
+        ("limit_rate", "MessagesPerSecond"),
+        ("limit_duration", "MaximumDuration"),
+    )
+
+    def limit_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name, _member in self.LIMITS]
+
+    def limits(self) -> dict[str, int]:
+        """Pinpoint's Limits member: only the limits given (the others come from the project's settings)."""
+        return {member: self.cleaned_data[name] for name, member in self.LIMITS if self.cleaned_data[name] is not None}
+
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         when = data.get("when")
@@ -358,6 +400,8 @@ def write_request(
         "SegmentId": segment.cleaned_data["segment"],
         "Schedule": schedule.schedule(),
     }
+    if schedule.limits():
+        request["Limits"] = schedule.limits()
     if details.cleaned_data["description"]:
         request["Description"] = details.cleaned_data["description"]
     if segment.cleaned_data["holdout"]:
@@ -380,7 +424,10 @@ def step_of_problem(message: str) -> str:
     """The wizard step a CampaignInvalid message is about (by the members it names)."""
     lowered = message.lower()
     for step, words in (
-        ("schedule", ("schedule", "starttime", "endtime", "quiettime", "timezone", "eventfilter", "frequency")),
+        (
+            "schedule",
+            ("schedule", "starttime", "endtime", "quiettime", "timezone", "eventfilter", "frequency", "limits"),
+        ),
         ("segment", ("segment", "holdout", "sizepercent")),
         ("message", ("message", "template", "treatment", "body", "subject", "title")),
     ):

@@ -145,6 +145,7 @@ def _review(project: Project, bound: dict[str, Any]) -> dict[str, Any]:
         "holdout": request.get("HoldoutPercent", 0),
         "treatments": treatments,
         "schedule_text": schedule_text(request["Schedule"]),
+        "limits": sorted((request.get("Limits") or {}).items()),
     }
 
 

@@ -403,6 +403,8 @@ def test_the_wizard_creates_an_ab_campaign(signed_in, project, segment, user):
                 "timezone": "UTC+02",
                 "quiet_start": "22:00",
                 "quiet_end": "07:00",
+                "limit_daily": "2",
+                "limit_rate": "50",
             },
         ),
     ]
@@ -427,6 +429,7 @@ def test_the_wizard_creates_an_ab_campaign(signed_in, project, segment, user):
         "Timezone": "UTC+02",
         "QuietTime": {"Start": "22:00", "End": "07:00"},
     }
+    assert definition["Limits"] == {"Daily": 2, "MessagesPerSecond": 50}
     [treatment] = definition["AdditionalTreatments"]
     assert treatment["SizePercent"] == 30
     assert treatment["TreatmentName"] == "Short"
