@@ -474,13 +474,13 @@ def _segment_of(project: Project, definition: Mapping[str, Any]) -> Segment:
     if segment is None:
         raise CampaignInvalid(f"SegmentId: there is no segment {segment_id[:64]} in this project.")
     version = definition.get("SegmentVersion")
-    if version is not None and version != segment.version:
-        number = _integer(version, "SegmentVersion", 1, MAX_INT32)
-        if (
-            segment.segment_type == SegmentType.IMPORT
-            or not SegmentVersion.objects.filter(segment=segment, version=number).exists()
-        ):
-            raise CampaignInvalid(f"SegmentVersion: segment {segment_id} has no version {number}.")
+    number = None if version is None else _integer(version, "SegmentVersion", 1, MAX_INT32)
+    known = number is None or number == segment.version
+    if not known and (
+        segment.segment_type == SegmentType.IMPORT
+        or not SegmentVersion.objects.filter(segment=segment, version=number).exists()
+    ):
+        raise CampaignInvalid(f"SegmentVersion: segment {segment_id} has no version {number}.")
     return segment
 
 

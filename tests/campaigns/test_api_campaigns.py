@@ -393,6 +393,7 @@ BAD_EVENT_FILTER = {"FilterType": "CLIENT", "Dimensions": {"EventType": {"Values
         ({"SegmentId": None}, "SegmentId is required"),
         ({"SegmentId": "0" * 32}, "no segment"),
         ({"SegmentVersion": 9}, "has no version 9"),
+        ({"SegmentVersion": True}, "SegmentVersion must be a whole number"),
         ({"Name": "n" * 257}, "256"),
         ({"MessageConfiguration": {}}, "needs a MessageConfiguration or a TemplateConfiguration"),
         ({"MessageConfiguration": LONG_PUSH}, "the limit is 200"),
