@@ -202,6 +202,8 @@ def campaign_detail(request: HttpRequest, campaign_id: str) -> HttpResponse:
     runs = list(campaign.runs.order_by("-scheduled_start").prefetch_related("activities")[:RUNS_SHOWN])
     for run in runs:
         run.activity_rows = sorted(run.activities.all(), key=lambda a: (len(a.treatment_id), a.treatment_id))
+        for activity in run.activity_rows:
+            activity.letter = letter(activity.treatment_id)
     results = treatment_results(campaign)
     series = daily_series(campaign)
     return render(
@@ -256,17 +258,30 @@ def _month(value: str) -> tuple[int, int]:
     return year, month
 
 
+CALENDAR_TYPES = {
+    "once": ("One-time", (Frequency.ONCE,)),
+    "recurring": ("Recurring", (Frequency.HOURLY, Frequency.DAILY, Frequency.WEEKLY, Frequency.MONTHLY)),
+    "event": ("Event-triggered and in-app", (Frequency.EVENT, Frequency.IN_APP_EVENT)),
+}
+
+
 @login_required
 @require_GET
 @project_required
 def campaign_calendar(request: HttpRequest) -> HttpResponse:
     year, month = _month(request.GET.get("month", ""))
+    kind = request.GET.get("type", "")
+    if kind not in CALENDAR_TYPES:
+        kind = ""
+    frequencies = CALENDAR_TYPES[kind][1] if kind else ()
     return render(
         request,
         "campaigns/campaign_calendar.html",
         {
             "project": request.project,
-            "month": calendar_month(request.project, year, month),
+            "month": calendar_month(request.project, year, month, frequencies=frequencies),
+            "kind": kind,
+            "kinds": [(key, label) for key, (label, _f) in CALENDAR_TYPES.items()],
             "today": timezone.localdate(),
             "weekdays": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
         },

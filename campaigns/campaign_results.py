@@ -258,19 +258,22 @@ def _group(entries: Iterable[CalendarEntry]) -> dict[date, list[CalendarEntry]]:
     return {day: list(entries.values()) for day, entries in by_day.items()}
 
 
-def calendar_month(project: Project, year: int, month: int) -> Month:
-    """Past runs (CampaignRun) and coming starts of the project's campaigns in a month."""
+def calendar_month(project: Project, year: int, month: int, *, frequencies: Iterable[str] = ()) -> Month:
+    """Past runs (CampaignRun) and coming starts of the project's campaigns in a month (of the
+    given frequencies only, when some are given)."""
     zone = django_timezone.get_current_timezone()
     begin = datetime(year, month, 1, tzinfo=zone)
     end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=zone)
-    runs = (
-        CampaignRun.objects.filter(campaign__project=project, scheduled_start__gte=begin, scheduled_start__lt=end)
-        .select_related("campaign")
-        .order_by("scheduled_start")
-    )
+    frequencies = list(frequencies)
+    runs = CampaignRun.objects.filter(campaign__project=project, scheduled_start__gte=begin, scheduled_start__lt=end)
+    campaigns = project.campaigns.filter(state__in=ACTIVE_STATES)
+    if frequencies:
+        runs = runs.filter(campaign__frequency__in=frequencies)
+        campaigns = campaigns.filter(frequency__in=frequencies)
+    runs = runs.select_related("campaign").order_by("scheduled_start")
     entries = [CalendarEntry(run.campaign, run.scheduled_start, past=True, state=run.state) for run in runs]
     made = {(run.campaign_id, run.scheduled_start.astimezone(UTC)) for run in runs}
-    campaigns = list(project.campaigns.filter(state__in=ACTIVE_STATES).order_by("name", "id"))
+    campaigns = list(campaigns.order_by("name", "id"))
     for campaign in campaigns:
         entries += [
             CalendarEntry(campaign, start, past=False)

@@ -345,6 +345,16 @@ def test_the_calendar_shows_past_runs_and_scheduled_recurring_starts(signed_in, 
     assert "Cart reminder" in html  # listed as event-triggered
 
 
+def test_the_calendar_filters_by_type(signed_in, project):
+    make_campaign(project, "Weekly digest", schedule=WEEKLY, next_run_at=at(11, 8))
+    make_campaign(project, "One-off", next_run_at=at(10))
+
+    html = signed_in.get(reverse("campaigns:campaign_calendar"), {"month": "2030-03", "type": "once"}).content.decode()
+
+    assert "One-off" in html
+    assert "Weekly digest" not in html
+
+
 def test_an_hourly_campaign_is_one_entry_a_day(project):
     hourly = {"StartTime": "2030-03-30T10:00:00+00:00", "Frequency": "HOURLY", "Timezone": "UTC"}
     make_campaign(project, "Hourly", schedule=hourly, next_run_at=datetime(2030, 3, 30, 10, tzinfo=UTC))
