@@ -45,7 +45,9 @@ class RunInvalid(Exception):
 
 def treatments_of(definition: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Treatment "0" (the campaign's own members) and each additional treatment, in Id order, each
-    with its cohort range as "Cohorts": (first, end)."""
+    with its cohort range as "Cohorts": (first, end). A treatment's Schedule and
+    CustomDeliveryConfiguration default to the campaign's; its content (MessageConfiguration and
+    TemplateConfiguration) is the campaign's only when it sets neither."""
     holdout = int(definition.get("HoldoutPercent") or 0)
     extra = sorted(definition.get("AdditionalTreatments") or [], key=lambda t: int(t.get("Id") or 0))
     default_size = max(0, 100 - holdout - sum(int(t.get("SizePercent") or 0) for t in extra))
@@ -55,6 +57,11 @@ def treatments_of(definition: Mapping[str, Any]) -> list[dict[str, Any]]:
         treatment = {"Id": str(t.get("Id")), "SizePercent": int(t.get("SizePercent") or 0)}
         for member in members:  # a treatment's own member overrides the campaign's
             treatment[member] = t.get(member) or definition.get(member)
+        if t.get("MessageConfiguration") or t.get("TemplateConfiguration"):
+            # Its content is its own: a treatment naming only a template does not inherit the
+            # campaign's message (which would win over the template, member by member).
+            treatment["MessageConfiguration"] = t.get("MessageConfiguration")
+            treatment["TemplateConfiguration"] = t.get("TemplateConfiguration")
         treatments.append(treatment)
     first = holdout
     for treatment in treatments:

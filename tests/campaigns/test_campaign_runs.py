@@ -429,3 +429,37 @@ def test_a_tick_skips_a_campaign_another_tick_is_starting(project, pro):
 
     assert skipped == [] and len(after) == 1
     assert CampaignRun.objects.count() == 1
+
+
+def test_pausing_a_campaign_lets_its_running_run_complete(project, pro, email_channel, monkeypatch):
+    monkeypatch.setattr(engine, "BATCH_SIZE", 2)
+    for n in range(5):
+        endpoint(project, f"e{n}")
+    schedule = {"StartTime": "2026-11-30T12:00:00Z", "EndTime": "2026-12-05T00:00:00Z", "Frequency": "DAILY"}
+    campaign = make_campaign(project, pro, schedule=schedule)
+    with time_machine.travel(NOW, tick=False):
+        (run_id,) = campaigns_start_due(NOW)
+        campaign_run_step(run_id, max_batches=1)
+        Campaign.objects.filter(pk=campaign.pk).update(is_paused=True, state=CampaignState.PAUSED)
+        while campaign_run_step(run_id):
+            pass
+    campaign.refresh_from_db()
+
+    assert Delivery.objects.count() == 5
+    assert CampaignRun.objects.get().state == RunState.COMPLETED
+    assert campaign.state == CampaignState.PAUSED
+
+
+def test_a_treatment_sends_its_own_template(project, pro, email_channel):
+    for n in range(40):
+        endpoint(project, f"e{n:02d}")
+    template_create("EMAIL", "variant", {"Subject": "Variant for {{Attributes.FirstName}}", "TextPart": "v"})
+    treatment = {"Id": "1", "SizePercent": 50, "TemplateConfiguration": {"EmailTemplate": {"Name": "variant"}}}
+    campaign = make_campaign(project, pro, AdditionalTreatments=[treatment])
+
+    run_all(campaign, NOW)
+
+    expected = {f"e{n:02d}" for n in range(40) if cohort_of(f"e{n:02d}") >= 50}
+    variant = dict(Delivery.objects.filter(treatment_id="1").values_list("endpoint_key", "subject"))
+    assert variant == {key: f"Variant for {key.title()}" for key in expected}
+    assert Delivery.objects.filter(treatment_id="0").count() == 40 - len(expected)
