@@ -4,7 +4,8 @@
 PutEvents call (source "ENDPOINT") or per batch of Engage's own events (source "SYSTEM").
 Keyword arguments: `project_id`, `source`, `stored_at` (when they were stored) and `events`, a
 tuple of StoredEvent. A retried PutEvents call announces its events again (storing them was a
-no-op); receivers that act on events must be idempotent per (endpoint, event id).
+no-op): a receiver acting on events compares each one's `received_at` with the stored row's (they
+differ for an event an earlier call stored) or is idempotent per (endpoint, event id).
 Receivers run in the committing process, after the commit: they must be quick (enqueue work,
 do not do it) and their errors are logged, not raised to the writer.
 """
@@ -34,6 +35,9 @@ class StoredEvent(NamedTuple):
     attributes: dict[str, Any]
     metrics: dict[str, Any]
     timestamp: datetime
+    # The received_at this call gave the row; the stored row has another when an earlier call stored
+    # the event (a retry): receivers can tell new events from repeated ones.
+    received_at: datetime | None = None
 
 
 def events_stored_announce(rows: Iterable[Any], *, source: str) -> None:
@@ -45,7 +49,13 @@ def events_stored_announce(rows: Iterable[Any], *, source: str) -> None:
     for row in rows:
         by_project[row.project_id].append(
             StoredEvent(
-                row.endpoint_key, row.client_event_id, row.event_type, row.attributes, row.metrics or {}, row.timestamp
+                row.endpoint_key,
+                row.client_event_id,
+                row.event_type,
+                row.attributes,
+                row.metrics or {},
+                row.timestamp,
+                row.received_at,
             )
         )
     if not by_project:

@@ -5,8 +5,10 @@ Flow:
    ENDPOINT, Engage's own `_`-prefixed events as SYSTEM). `events_stored_received` (connected in
    campaigns.apps) loads the project's live EVENT campaigns — one query on the campaign table by
    project (its listing index), nothing more when there are none — and matches each event against
-   each campaign's Schedule.EventFilter in Python (`event_matches`, pure). For every campaign with
-   matches it enqueues one task after commit: campaign id, trigger time, endpoint keys.
+   each campaign's Schedule.EventFilter in Python (`event_matches`, pure). Events a retried
+   PutEvents call repeats (an earlier call stored them) are dropped — one query on the events'
+   unique index, only when something matched. For every campaign with matches it enqueues one task
+   after commit: campaign id, trigger time, endpoint keys.
 2. The task (`campaign_trigger_task` → `campaign_trigger_send`) re-checks the campaign (EVENT, active
    state, not paused, the trigger time inside StartTime ≤ t < EndTime), keeps the endpoints that are
    ACTIVE members of its segment (one query: the keys filtered by the compiled segment condition),
@@ -47,7 +49,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audience.compiler import parse_iso
-from audience.models import Endpoint
+from audience.models import Endpoint, Event
 from audience.signals import ENDPOINT, SYSTEM, StoredEvent
 from campaigns.inapp import ACTIVE_STATES, in_window, segment_condition_of
 from campaigns.models import (
@@ -134,19 +136,35 @@ def event_matches(event_filter: Mapping[str, Any], event: StoredEvent, *, source
     return True
 
 
-def matching_keys(
+def matching_events(
     campaign_id: str, event_filter: Mapping[str, Any], events: Iterable[StoredEvent], *, source: str
-) -> list[str]:
-    """The endpoint keys (sorted, once each) of the events that trigger the campaign; the campaign's
-    own `_campaign.*` events are left out."""
-    keys = {
-        event.endpoint_key
+) -> list[StoredEvent]:
+    """The events that trigger the campaign; the campaign's own `_campaign.*` events are left out."""
+    return [
+        event
         for event in events
         if event.endpoint_key
         and (event.attributes or {}).get("campaign_id") != campaign_id
         and event_matches(event_filter, event, source=source)
+    ]
+
+
+def stored_by_this_call(project_id: str, events: Sequence[StoredEvent]) -> set[tuple[str, str]]:
+    """(endpoint key, event id) of the events whose stored row is the one this call wrote — not one an
+    earlier call stored (a retried PutEvents): one query on the events' unique index."""
+    if not events:
+        return set()
+    given = {(e.endpoint_key, e.event_id): e.received_at for e in events}
+    rows = Event.objects.filter(
+        project_id=project_id,
+        endpoint_key__in={key for key, _ in given},
+        client_event_id__in={event_id for _, event_id in given},
+    ).values_list("endpoint_key", "client_event_id", "received_at")
+    return {
+        (key, event_id)
+        for key, event_id, received_at in rows
+        if (key, event_id) in given and given[(key, event_id)] in (None, received_at)
     }
-    return sorted(keys)
 
 
 def live_event_campaigns(project_id: str) -> list[tuple[str, dict[str, Any]]]:
@@ -171,13 +189,20 @@ def events_stored_received(
     match (after commit); returns those campaigns' ids."""
     if source not in FILTER_TYPES or not events:
         return []
-    triggered = []
+    matched: dict[str, list[StoredEvent]] = {}
     for campaign_id, definition in live_event_campaigns(project_id):
         schedule = definition.get("Schedule") or {}
         event_filter = schedule.get("EventFilter") or {}
         if event_filter.get("FilterType") != source or not in_window(schedule, stored_at):
             continue
-        keys = matching_keys(campaign_id, event_filter, events, source=source)
+        if found := matching_events(campaign_id, event_filter, events, source=source):
+            matched[campaign_id] = found
+    if not matched:
+        return []
+    new = stored_by_this_call(project_id, [e for found in matched.values() for e in found])
+    triggered = []
+    for campaign_id, found in matched.items():
+        keys = sorted({e.endpoint_key for e in found if (e.endpoint_key, e.event_id) in new})
         if keys:
             enqueue_on_commit(campaign_trigger_task, campaign_id, stored_at.isoformat(), *keys)
             triggered.append(campaign_id)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import pytest
 
 from audience.signals import ENDPOINT, SYSTEM, StoredEvent
-from campaigns.triggers import event_matches, events_stored_received, matching_keys
+from campaigns.triggers import event_matches, events_stored_received, matching_events
 
 WHEN = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -117,7 +117,7 @@ def test_every_dimension_must_match():
     )
 
 
-def test_matching_keys_are_distinct_and_skip_the_campaigns_own_send_events():
+def test_matching_events_skip_the_campaigns_own_send_events():
     event_filter = {"FilterType": SYSTEM, "Dimensions": {"EventType": {"Values": ["_campaign.send"]}}}
     events = [
         stored("_campaign.send", key="b", attributes={"campaign_id": "other"}),
@@ -126,7 +126,7 @@ def test_matching_keys_are_distinct_and_skip_the_campaigns_own_send_events():
         stored("_campaign.send", key="c", attributes={"campaign_id": "me"}),
     ]
 
-    assert matching_keys("me", event_filter, events, source=SYSTEM) == ["a", "b"]
+    assert [e.endpoint_key for e in matching_events("me", event_filter, events, source=SYSTEM)] == ["b", "a", "a"]
 
 
 def test_a_project_without_event_campaigns_costs_one_query(project, django_assert_num_queries):

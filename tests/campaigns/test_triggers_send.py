@@ -112,6 +112,7 @@ def test_matching_event_sends_the_campaign_message_once(pinpoint, project, smtp_
     assert before + EXPIRY <= row.expires_at <= timezone.now() + EXPIRY
     send = Event.objects.get(event_type="_campaign.send")
     assert (send.endpoint_key, send.attributes["campaign_send_status"]) == ("ann", "SUCCESS")
+    assert CampaignActivity.objects.get().successful_endpoint_count == 1  # the retry triggered nothing
 
 
 def test_event_campaign_has_one_run_per_version_that_the_engine_sweeper_leaves_alone(
