@@ -3,7 +3,8 @@ the campaign's state and next run, deletion, and the CampaignResponse / Activity
 
 Conventions (where Pinpoint leaves a choice):
 - UpdateCampaign merges: top-level members not sent keep their values (so `{"IsPaused": true}`
-  pauses); a member sent replaces the stored one whole. `tags` count on create only.
+  pauses); a member sent replaces the stored one whole, and one sent as null is removed. `tags`
+  count on create only.
 - A treatment's MessageConfiguration, TemplateConfiguration, Schedule and CustomDeliveryConfiguration
   replace the default treatment's ("0") when given; missing ones are inherited (`treatments_of`).
 - Treatments take endpoints by Endpoint.cohort_id (0 to 99): the holdout first, then "0", then "1".."4".
@@ -490,7 +491,8 @@ def _definition(
     """The campaign definition `request` makes (merged over `previous`), fully checked, and its segment."""
     if not isinstance(request, Mapping):
         raise CampaignInvalid("The request body must be a WriteCampaignRequest object.")
-    merged = {**previous, **{m: request[m] for m in REQUEST_MEMBERS if request.get(m) is not None}}
+    merged = {**previous, **{m: request[m] for m in REQUEST_MEMBERS if m in request}}
+    merged = {m: value for m, value in merged.items() if value is not None}  # null removes a member
     if request.get("SegmentId") is not None and request.get("SegmentVersion") is None:
         merged.pop("SegmentVersion", None)  # a new segment is followed at its latest version
     if merged.get("Schedule") is None:

@@ -301,3 +301,18 @@ def test_resuming_a_campaign_whose_segment_was_deleted_leaves_it_deleted(project
     resumed = campaign_set_paused(campaign, False)
 
     assert (resumed.state, resumed.next_run_at, resumed.is_paused) == (CampaignState.DELETED, None, False)
+
+
+def test_an_update_removes_a_member_sent_as_null(project, segment):
+    from campaigns.templates import template_create
+
+    template_create("SMS", "promo", {"Body": "Sale"})
+    campaign = campaign_create(project, request_for(segment, Description="old"))
+
+    updated = campaign_update(
+        campaign, {"MessageConfiguration": None, "TemplateConfiguration": {"SMSTemplate": {"Name": "promo"}}}
+    )
+
+    assert "MessageConfiguration" not in updated.definition
+    assert updated.definition["TemplateConfiguration"] == {"SMSTemplate": {"Name": "promo"}}
+    assert updated.definition["Description"] == "old"
