@@ -13,8 +13,10 @@ Decisions, in order (the first that applies):
   (a Delivery row). The four ENDPOINT_* and FILTERED_OUT_BY_HOOK are execution metrics only (Pinpoint
   sends no event for them); the others are campaign_send_status values with an event each.
 
-Idempotent: a Delivery's message_id is derived from (activity, endpoint) and rows are inserted with
-ON CONFLICT DO NOTHING; event ids are "<activity id>:<endpoint key>".
+Idempotent per (activity, endpoint): an endpoint whose `_campaign.send` event for the activity exists
+is not decided again (one indexed lookup per batch); a Delivery's message_id is derived from
+(activity, endpoint) and rows are inserted with ON CONFLICT DO NOTHING; event ids are
+"<activity id>:<endpoint key>". Metric-only decisions have no event: a second call counts them again.
 """
 
 import hashlib
@@ -26,7 +28,7 @@ from django.db import transaction
 from django.db.models import Count, Min, Q, QuerySet
 
 from audience.api.serializers import endpoint_responses
-from audience.models import Endpoint, EndpointStatus, OptOut
+from audience.models import Endpoint, EndpointStatus, Event, OptOut
 from audience.services import SystemEvent, events_record
 from campaigns.deliveries import BATCH_SIZE, OutgoingMessage, delivery_row
 from campaigns.handlebars import TemplateError
@@ -96,7 +98,7 @@ def send_batch(
         batch = _Batch(plan, treatment, activity, now=now, expires_at=expires_at)
         batch.decide(list(endpoint_keys), members)
         batch.write()
-    return batch.decided
+    return {**batch.before, **batch.decided}
 
 
 class _Batch:
@@ -107,11 +109,13 @@ class _Batch:
         self.now, self.expires_at = now, expires_at
         self.start = activity.scheduled_start
         self.decided: dict[str, str] = {}
+        self.before: dict[str, str] = {}
         self.delivery_type: dict[str, str] = {}
         self.rows: list[Delivery] = []
 
     def decide(self, keys: list[str], members: QuerySet | None) -> None:
         plan, treatment = self.plan, self.treatment
+        keys = self._undecided(keys)
         endpoints = list(Endpoint.objects.for_project(plan.project).filter(key__in=keys).order_by("key"))
         candidates: list[tuple[Endpoint, bool]] = []  # (endpoint, goes custom)
         for e in endpoints:
@@ -142,6 +146,17 @@ class _Batch:
         documents = self._documents([e for e, _, _ in timed])
         timed = self._hook(timed, documents)
         self._rows(timed, documents)
+
+    def _undecided(self, keys: list[str]) -> list[str]:
+        """`keys` without the endpoints this activity has decided already (their `_campaign.send`
+        event exists: a retried trigger, a batch written again), whose stored status is returned
+        as it was and counted once."""
+        ids = [f"{self.activity.id}:{key}" for key in keys]
+        stored = Event.objects.filter(
+            project=self.plan.project, endpoint_key__in=keys, client_event_id__in=ids, event_type=SEND_EVENT
+        ).values_list("endpoint_key", "attributes")
+        self.before = {key: str((attributes or {}).get("campaign_send_status") or "") for key, attributes in stored}
+        return [key for key in keys if key not in self.before]
 
     def _set(self, e: Endpoint, status: str) -> None:
         self.decided[e.key] = status

@@ -22,7 +22,7 @@ from campaigns.models import (
     DeliveryStatus,
     RunState,
 )
-from campaigns.runs import campaign_run_step, campaign_runs_sweep, campaigns_start_due, engine
+from campaigns.runs import campaign_run_step, campaign_runs_sweep, campaign_send_to, campaigns_start_due, engine
 from campaigns.schedule import first_start, run_begins
 from campaigns.templates import template_create, template_update
 from tests.campaigns.test_deliveries import email_channel, smtp_sink  # noqa: F401 - fixtures
@@ -463,3 +463,21 @@ def test_a_treatment_sends_its_own_template(project, pro, email_channel):
     variant = dict(Delivery.objects.filter(treatment_id="1").values_list("endpoint_key", "subject"))
     assert variant == {key: f"Variant for {key.title()}" for key in expected}
     assert Delivery.objects.filter(treatment_id="0").count() == 40 - len(expected)
+
+
+def test_campaign_send_to_twice_decides_writes_and_counts_once(project, pro, email_channel):
+    endpoint(project, "ann")
+    endpoint(project, "bob", plan="free", cohort=0)
+    campaign = make_campaign(project, pro, HoldoutPercent=5)
+    (run_id,) = campaigns_start_due(NOW)
+    activity = CampaignActivity.objects.get(run_id=run_id)
+
+    first = campaign_send_to(campaign, activity, ["ann", "bob"], now=NOW)
+    again = campaign_send_to(campaign, activity, ["ann", "bob"], now=NOW)
+
+    assert first == again == {"ann": "SUCCESS", "bob": "HOLDOUT"}
+    activity.refresh_from_db()
+    assert activity.execution_metrics == {"SUCCESS": 1, "TREATMENT_HOLDOUT": 1}
+    assert activity.successful_endpoint_count == 1
+    assert Delivery.objects.count() == 1
+    assert Event.objects.filter(event_type="_campaign.send").count() == 2
