@@ -22,6 +22,7 @@ from campaigns.models import (
     Frequency,
 )
 from campaigns.templates import template_create
+from campaigns.tracking import email_click_record, email_open_record, email_unsubscribe
 from projects.models import Role
 from tests.factories import EventFactory, MembershipFactory, ProjectFactory
 
@@ -286,6 +287,32 @@ def test_results_count_endpoints_not_events(ab_campaign):
     assert results["0"].opened == 2
     assert series.values["opened"] == [1, 2]
     assert series.chart_data()["labels"] == ["2030-03-10", "2030-03-11"]
+
+
+def test_tracked_opens_clicks_and_unsubscribes_count_for_the_campaign(signed_in, project):
+    _endpoint(project, "ada", {"ChannelType": "EMAIL", "Address": "ada@example.com"})
+    campaign = make_campaign(project)
+    delivery = Delivery.objects.create(
+        project=project,
+        channel="EMAIL",
+        address="ada@example.com",
+        endpoint_key="ada",
+        source="CAMPAIGN",
+        campaign_id=campaign.pk,
+        campaign_activity_id="a1",
+        treatment_id="0",
+        status=DeliveryStatus.SENT,
+        sent_at=at(10),
+        message_id="<m1@example.com>",
+    )
+
+    email_open_record(delivery)
+    email_click_record(delivery, "https://example.com/sale")
+    email_unsubscribe(delivery)
+
+    html = signed_in.get(reverse("campaigns:campaign", args=[campaign.pk])).content.decode()
+    figures = cells(html, "treatment-0")
+    assert (figures["sent"], figures["opened"], figures["clicked"], figures["opted_out"]) == ("1", "1", "1", "1")
 
 
 def test_the_detail_page_lists_runs_with_activities_and_metrics(signed_in, project):
