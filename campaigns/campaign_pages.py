@@ -6,6 +6,7 @@ services (campaigns.campaigns); figures come from campaigns.campaign_results. Ev
 from `request.project`: another project's campaign is a 404.
 """
 
+import csv
 import json
 from datetime import date
 from typing import Any
@@ -244,6 +245,21 @@ def _treatment_rows(definition: dict[str, Any]) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+@login_required
+@require_GET
+@project_required
+def campaign_results_csv(request: HttpRequest, campaign_id: str) -> HttpResponse:
+    """The daily figures of the campaign page's chart and table, as CSV."""
+    campaign = _campaign(request.project, campaign_id)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="campaign-{campaign.pk}-daily.csv"'
+    writer = csv.writer(response)
+    writer.writerow(["day", *METRICS])
+    for day, values in daily_series(campaign).rows():
+        writer.writerow([day.isoformat(), *values])
+    return response
 
 
 def _month(value: str) -> tuple[int, int]:

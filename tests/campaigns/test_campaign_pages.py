@@ -126,6 +126,7 @@ def test_another_projects_campaign_is_not_found(signed_in):
     theirs = make_campaign(ProjectFactory(), "Theirs")
 
     assert signed_in.get(reverse("campaigns:campaign", args=[theirs.pk])).status_code == 404
+    assert signed_in.get(reverse("campaigns:campaign_daily_csv", args=[theirs.pk])).status_code == 404
     assert signed_in.post(reverse("campaigns:campaign_pause", args=[theirs.pk])).status_code == 404
     assert signed_in.post(reverse("campaigns:campaign_delete", args=[theirs.pk])).status_code == 404
     assert "Theirs" not in signed_in.get(reverse("campaigns:campaigns")).content.decode()
@@ -278,6 +279,17 @@ def test_the_chart_table_has_the_daily_numbers(signed_in, ab_campaign):
     assert rows == {"2030-03-10": ["3", "1", "1", "0", "0"], "2030-03-11": ["2", "0", "2", "1", "1"]}
     assert 'id="results-data"' in html
     assert 'role="img"' in html
+
+
+def test_the_daily_figures_download_as_csv(signed_in, ab_campaign):
+    response = signed_in.get(reverse("campaigns:campaign_daily_csv", args=[ab_campaign.pk]))
+
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert response.content.decode().splitlines() == [
+        "day,sent,delivered,opened,clicked,opted_out",
+        "2030-03-10,3,1,1,0,0",
+        "2030-03-11,2,0,2,1,1",
+    ]
 
 
 def test_results_count_endpoints_not_events(ab_campaign):
