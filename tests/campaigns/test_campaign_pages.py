@@ -110,13 +110,15 @@ def test_a_viewer_sees_campaigns_but_cannot_change_them(client, project):
     client.force_login(viewer)
 
     html = client.get(reverse("campaigns:campaigns")).content.decode()
+    page = client.get(reverse("campaigns:campaign", args=[campaign.pk])).content.decode()
     paused = client.post(reverse("campaigns:campaign_pause", args=[campaign.pk]))
     deleted = client.post(reverse("campaigns:campaign_delete", args=[campaign.pk]))
     wizard = client.get(reverse("campaigns:wizard_step", args=["details"]))
 
     assert "Spring" in html
     assert "Create a campaign" not in html
-    assert reverse("campaigns:campaign_pause", args=[campaign.pk]) not in html
+    assert reverse("campaigns:campaign_pause", args=[campaign.pk]) not in html + page
+    assert reverse("campaigns:campaign_delete", args=[campaign.pk]) not in html + page
     assert (paused.status_code, deleted.status_code, wizard.status_code) == (403, 403, 403)
     campaign.refresh_from_db()
     assert not campaign.is_paused
