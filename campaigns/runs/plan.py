@@ -135,6 +135,8 @@ class Plan:
     settings: ApplicationSettings | None
     treatments: dict[str, TreatmentPlan]
     allocation: list[dict[str, Any]]
+    # MessagesPerSecond: instant → [first send time, rows given], kept for the step (campaigns.runs.send)
+    slots: dict[datetime, list] = field(default_factory=dict)
 
     @property
     def project(self):

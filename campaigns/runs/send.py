@@ -303,7 +303,7 @@ class _Batch:
     def _rows(self, timed: list[tuple[Endpoint, bool, datetime]], documents: dict[str, dict[str, Any]]) -> None:
         limit = self.plan.maximum_duration()
         mps = self.plan.limit("MessagesPerSecond")
-        slots = _Slots(self.plan.campaign.id, mps, self.now, local=bool(self.treatment.schedule.get("IsLocalTime")))
+        slots = _Slots(self.plan, mps, self.now, local=bool(self.treatment.schedule.get("IsLocalTime")))
         for e, custom, instant in timed:
             try:
                 outgoing = self._outgoing(e, custom, documents[e.key])
@@ -312,7 +312,7 @@ class _Batch:
                 continue
             ends = [t for t in (self.expires_at, instant + limit if limit else None) if t is not None]
             expiry = min(ends) if ends else None
-            send_at = slots.take(max(instant, self.now), expiry)
+            send_at = slots.take(instant, expiry)
             if send_at is None:
                 self._set(e, "EXPIRED")
                 continue
@@ -389,29 +389,34 @@ class _Batch:
 
 
 class _Slots:
-    """MessagesPerSecond as send times: rows of the campaign due from one instant get next_attempt_at
-    in whole seconds from it, MPS rows a second, after the campaign's latest queued row (one index
-    probe per instant per batch), so at most MPS of them fall due in any second, however many workers
-    send them."""
+    """MessagesPerSecond as send times: the campaign's rows due from one instant get next_attempt_at
+    in whole seconds from it (never before now), MPS rows a second, after the campaign's latest
+    queued row, so at most MPS of them fall due in any second however many workers send them. The
+    state lives in the plan, so the run loop probes the database once per instant per step."""
 
-    def __init__(self, campaign_id: str, mps: int, now: datetime, *, local: bool) -> None:
-        self.campaign_id, self.mps, self.now, self.local = campaign_id, mps, now, local
-        self.next: dict[datetime, list] = {}  # instant → [first slot, rows given since]
+    def __init__(self, plan: Plan, mps: int, now: datetime, *, local: bool) -> None:
+        self.plan, self.mps, self.now, self.local = plan, mps, now, local
 
-    def take(self, at: datetime, expiry: datetime | None) -> datetime | None:
-        """The send time for a row due from `at`, or None when it would be at or after `expiry`."""
+    def take(self, instant: datetime, expiry: datetime | None) -> datetime | None:
+        """The send time of a row due from `instant`, or None when it would be at or after `expiry`."""
         if not self.mps:
+            at = max(instant, self.now)
             return at if expiry is None or at < expiry else None
-        state = self.next.get(at)
+        state = self.plan.slots.get(instant)
         if state is None:
             queued = Delivery.objects.filter(
-                status=DeliveryStatus.QUEUED, campaign_id=self.campaign_id, next_attempt_at__gte=at
+                status=DeliveryStatus.QUEUED, campaign_id=self.plan.campaign.id, next_attempt_at__gte=instant
             )
             if self.local:
-                queued = queued.filter(next_attempt_at__lt=at + LOCAL_WINDOW)
+                queued = queued.filter(next_attempt_at__lt=instant + LOCAL_WINDOW)
             latest = queued.order_by("-next_attempt_at").values_list("next_attempt_at", flat=True).first()
-            state = self.next[at] = [max(at, latest + timedelta(seconds=1)) if latest is not None else at, 0]
+            first = max(instant, latest + timedelta(seconds=1)) if latest is not None else instant
+            state = self.plan.slots[instant] = [first, 0]
         slot = state[0] + timedelta(seconds=state[1] // self.mps)
+        if slot < self.now:  # behind (a slow or resumed run): go on from now, a second after the last
+            last = state[0] + timedelta(seconds=(state[1] - 1) // self.mps) if state[1] else None
+            state[:] = [max(self.now, last + timedelta(seconds=1)) if last is not None else self.now, 0]
+            slot = state[0]
         if expiry is not None and slot >= expiry:
             return None
         state[1] += 1

@@ -481,3 +481,20 @@ def test_campaign_send_to_twice_decides_writes_and_counts_once(project, pro, ema
     assert activity.successful_endpoint_count == 1
     assert Delivery.objects.count() == 1
     assert Event.objects.filter(event_type="_campaign.send").count() == 2
+
+
+def test_a_run_behind_its_rate_schedules_from_now_not_in_the_past(project, pro, email_channel, monkeypatch):
+    monkeypatch.setattr(engine, "BATCH_SIZE", 3)
+    for n in range(6):
+        endpoint(project, f"e{n}")
+    make_campaign(project, pro, Limits={"MessagesPerSecond": 2})
+    with time_machine.travel(NOW, tick=False):
+        (run_id,) = campaigns_start_due(NOW)
+        campaign_run_step(run_id, max_batches=1)
+    with time_machine.travel(NOW + timedelta(seconds=10), tick=False):
+        campaign_run_step(run_id)
+
+    at = sorted(Delivery.objects.values_list("next_attempt_at", flat=True))
+    assert at == [NOW, NOW, NOW + timedelta(seconds=1)] + [NOW + timedelta(seconds=10)] * 2 + [
+        NOW + timedelta(seconds=11)
+    ]
