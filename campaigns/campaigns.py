@@ -6,7 +6,8 @@ Conventions (where Pinpoint leaves a choice):
   pauses); a member sent replaces the stored one whole, and one sent as null is removed. `tags`
   count on create only.
 - A treatment's MessageConfiguration, TemplateConfiguration, Schedule and CustomDeliveryConfiguration
-  replace the default treatment's ("0") when given; missing ones are inherited (`treatments_of`).
+  replace the default treatment's ("0") when given; missing ones are inherited (`treatments_of`),
+  except that a treatment with a message or a template of its own inherits neither.
 - Treatments take endpoints by Endpoint.cohort_id (0 to 99): the holdout first, then "0", then "1".."4".
 - A webhook DeliveryUri gets Pinpoint's HEAD check when it is new to the campaign.
 - SegmentVersion not sent: the campaign follows the segment's latest version (answered as such).
@@ -91,6 +92,7 @@ ENDPOINT_TYPES = (
 )
 # Members every treatment may override; the default treatment's are the campaign's top-level ones.
 OVERRIDABLE = ("MessageConfiguration", "TemplateConfiguration", "Schedule", "CustomDeliveryConfiguration")
+CONTENT = ("MessageConfiguration", "TemplateConfiguration")
 REQUEST_MEMBERS = (
     "Name",
     "Description",
@@ -786,7 +788,8 @@ def treatments_of(definition: Mapping[str, Any]) -> list[dict[str, Any]]:
     Id, SizePercent, Cohorts (its Endpoint.cohort_id range as (first, end), end excluded; the holdout
     is [0, HoldoutPercent)), TreatmentName/TreatmentDescription when set, and the effective
     MessageConfiguration, TemplateConfiguration, Schedule and CustomDeliveryConfiguration (its own,
-    else the campaign's; absent when neither has one)."""
+    else the campaign's; absent when neither has one). The content (MessageConfiguration and
+    TemplateConfiguration) is inherited only when the treatment sets neither, as the engine sends it."""
     holdout = definition.get("HoldoutPercent") or 0
     additional = definition.get("AdditionalTreatments") or []
     default_size = 100 - holdout - sum(t.get("SizePercent") or 0 for t in additional)
@@ -804,8 +807,11 @@ def treatments_of(definition: Mapping[str, Any]) -> list[dict[str, Any]]:
         treatment = dict(part)
         treatment["Cohorts"] = (cohort, cohort + treatment["SizePercent"])
         cohort += treatment["SizePercent"]
+        # Content comes as a pair: a treatment naming a message or a template inherits neither.
+        own_content = own.get("MessageConfiguration") is not None or own.get("TemplateConfiguration") is not None
         for member in OVERRIDABLE:
-            value = own.get(member) if own.get(member) is not None else definition.get(member)
+            inherit = own.get(member) is None and not (own_content and member in CONTENT)
+            value = definition.get(member) if inherit else own.get(member)
             if value is not None:
                 treatment[member] = value
         out.append(treatment)

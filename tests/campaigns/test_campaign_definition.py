@@ -316,3 +316,21 @@ def test_an_update_removes_a_member_sent_as_null(project, segment):
     assert "MessageConfiguration" not in updated.definition
     assert updated.definition["TemplateConfiguration"] == {"SMSTemplate": {"Name": "promo"}}
     assert updated.definition["Description"] == "old"
+
+
+def test_a_treatment_with_content_of_its_own_inherits_neither_message_nor_template():
+    template = {"EmailTemplate": {"Name": "welcome"}}
+    definition = {
+        "MessageConfiguration": EMAIL,
+        "TemplateConfiguration": template,
+        "AdditionalTreatments": [
+            {"Id": "1", "SizePercent": 30, "TemplateConfiguration": {"SMSTemplate": {"Name": "promo"}}},
+            {"Id": "2", "SizePercent": 30, "TreatmentName": "same content"},
+        ],
+    }
+
+    _, own, inherited = treatments_of(definition)
+
+    assert "MessageConfiguration" not in own
+    assert own["TemplateConfiguration"] == {"SMSTemplate": {"Name": "promo"}}
+    assert (inherited["MessageConfiguration"], inherited["TemplateConfiguration"]) == (EMAIL, template)
