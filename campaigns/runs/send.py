@@ -122,6 +122,7 @@ class _Batch:
             allocated = treatment_of(e.cohort_id, plan.allocation)
             if allocated == HOLDOUT:
                 if treatment.id == "0":
+                    self.delivery_type[e.key] = e.channel_type or ""
                     self._set(e, "HOLDOUT")
                 continue
             if allocated != treatment.id:

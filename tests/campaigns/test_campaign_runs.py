@@ -192,6 +192,8 @@ def test_ab_split_follows_cohort_allocation_and_the_holdout_gets_nothing(project
     assert activities["1"].successful_endpoint_count == len(expected["1"])
     holdout_events = {k for k, s in statuses(project).items() if s == "HOLDOUT"}
     assert holdout_events == expected["HOLDOUT"] and expected["HOLDOUT"]
+    held = Event.objects.filter(endpoint_key=min(expected["HOLDOUT"]), event_type="_campaign.send").get()
+    assert (held.attributes["treatment_id"], held.attributes["delivery_type"]) == ("0", "EMAIL")
 
 
 def test_caps_and_quiet_time_are_decided_recorded_as_events_and_metrics(project, pro, email_channel):
