@@ -245,11 +245,10 @@ def campaign_runs_sweep(now: datetime | None = None) -> list[str]:
     from campaigns.tasks import campaign_run
 
     with transaction.atomic():
-        stuck = list(
-            CampaignRun.objects.filter(state__in=OPEN)
-            .filter(Q(lease_until__lt=now) | Q(lease_until__isnull=True))
-            .values_list("id", flat=True)[:DUE_LIMIT]
-        )
+        stuck = CampaignRun.objects.filter(state__in=OPEN).filter(Q(lease_until__lt=now) | Q(lease_until__isnull=True))
+        if is_postgresql():  # a run whose batch is still committing is locked: not stuck, and not waited for
+            stuck = stuck.select_for_update(skip_locked=True)
+        stuck = list(stuck.values_list("id", flat=True)[:DUE_LIMIT])
         CampaignRun.objects.filter(pk__in=stuck).update(lease_token="", lease_until=now + GRACE)
         for run_id in stuck:
             enqueue_on_commit(campaign_run, run_id)

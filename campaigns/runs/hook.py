@@ -9,8 +9,9 @@ signed like every Engage webhook (engage.webhooks). The answer is the Endpoints 
 map itself, or {"Endpoints": map}): endpoints left out are not sent; a returned document replaces the
 endpoint's for personalisation, and its TitleOverride/BodyOverride apply to push and SMS. A call that
 takes longer than 15 s, answers non-2xx or undecodable JSON is tried 3 times; then its endpoints end
-HOOK_FAILURE. Hooks that name only a Lambda function, or Mode DELIVERY (deprecated in Pinpoint), are
-not supported: their endpoints end HOOK_FAILURE, saying so.
+HOOK_FAILURE — and when it did not answer at all, so do the batch's other endpoints, uncalled (a
+batch waits at most 45 s on a hook that is down). Hooks that name only a Lambda function, or Mode
+DELIVERY (deprecated in Pinpoint), are not supported: their endpoints end HOOK_FAILURE, saying so.
 """
 
 import json
@@ -64,13 +65,18 @@ def hook_filter(
         answer.failed = dict.fromkeys(endpoints, unsupported)
         return answer
     keys = list(endpoints)
+    down = ""  # set when the hook did not answer at all: the batch's other calls are not tried
     with outgoing_client() as http:
         for start in range(0, len(keys), HOOK_ENDPOINTS):
             chunk = keys[start : start + HOOK_ENDPOINTS]
+            if down:
+                answer.failed.update(dict.fromkeys(chunk, down))
+                continue
             body = {**base, "Endpoints": {endpoints[k][0]: endpoints[k][1] for k in chunk}}
             returned, error = _call(http, hook["WebUrl"], project_id, body)
             if returned is None:
                 answer.failed.update(dict.fromkeys(chunk, error))
+                down = error if "did not answer" in error else ""
                 continue
             asked = set(chunk)
             for endpoint_id, document in returned.items():

@@ -3,6 +3,8 @@ HTTP server on loopback."""
 # ruff: noqa: F811 - pytest fixtures imported from test_deliveries are parameters here
 
 import json
+import socket
+import threading
 
 import pytest
 import time_machine
@@ -124,3 +126,30 @@ def test_custom_delivery_posts_the_endpoints_of_its_types_to_the_delivery_uri(
     event = Event.objects.get(event_type="_campaign.send")
     assert (event.endpoint_key, event.attributes["delivery_type"]) == ("dev1", "CUSTOM")
     assert activity.execution_metrics == {"SUCCESS": 1, "ENDPOINT_CHANNEL_MISMATCH": 1}
+
+
+def test_a_hook_that_does_not_answer_fails_the_batch_after_three_attempts_of_one_call(project, pro, email_channel):
+    for n in range(60):  # two calls' worth
+        endpoint(project, f"e{n:02d}")
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted = []
+
+    def hang_up() -> None:  # accepts each connection and closes it unanswered
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(conn)
+            conn.close()
+
+    threading.Thread(target=hang_up, daemon=True).start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/hook"
+    campaign = make_campaign(project, pro, Hook={"WebUrl": url, "Mode": "FILTER"})
+    try:
+        run_all(campaign, NOW)
+    finally:
+        listener.close()
+
+    assert len(accepted) == 3
+    assert set(statuses(project).values()) == {"HOOK_FAILURE"} and len(statuses(project)) == 60
