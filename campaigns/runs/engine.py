@@ -35,7 +35,7 @@ from campaigns.models import (
     RunState,
 )
 from campaigns.runs.plan import HOLDOUT, RunInvalid, plan_for, start_of_run, treatment_of, treatments_of
-from campaigns.runs.send import send_batch
+from campaigns.runs.send import batch_decide
 from campaigns.schedule import ScheduleInvalid, first_start, next_start, run_begins
 from engage.db import is_postgresql
 from engage.queue import enqueue_on_commit
@@ -165,8 +165,9 @@ def campaign_run_step(run_id: str, *, max_batches: int | None = None) -> bool:
 
 
 def _write(run: CampaignRun, token: str, plan, activities, batch, members) -> None:
-    """One batch in one transaction: the cursor first (only while `token` holds the lease), then the
-    decisions of each treatment's endpoints (the holdout's go to treatment "0")."""
+    """One batch: each treatment's decisions (the holdout's go to treatment "0") are made first,
+    outside any transaction (reads, the hook's calls); then one transaction moves the cursor (only
+    while `token` holds the lease) and records them all."""
     now = timezone.now()
     last = batch[-1][0]
     by_treatment: dict[str, list[str]] = {}
@@ -174,16 +175,20 @@ def _write(run: CampaignRun, token: str, plan, activities, batch, members) -> No
         treatment = treatment_of(cohort, plan.allocation)
         if treatment is not None:
             by_treatment.setdefault("0" if treatment == HOLDOUT else treatment, []).append(key)
+    decided = [
+        batch_decide(plan, activities[treatment_id], keys, now=now, members=members)
+        for treatment_id, keys in by_treatment.items()
+        if treatment_id in activities
+    ]
     with transaction.atomic():
         moved = CampaignRun.objects.filter(pk=run.pk, lease_token=token, cursor=run.cursor).update(
             cursor=last, lease_until=now + LEASE
         )
         if not moved:
             raise LeaseLost(run.pk)
-        for treatment_id, keys in by_treatment.items():
-            activity = activities.get(treatment_id)
-            if activity is not None:
-                send_batch(plan, activity, keys, now=now, members=members)
+        for part in decided:
+            if part is not None:
+                part.write()
     run.cursor = last
 
 

@@ -90,18 +90,37 @@ def send_batch(
     expires_at: datetime | None = None,
     members: QuerySet | None = None,
 ) -> dict[str, str]:
-    """campaign_send_to with the plan worked out already (the run loop makes one per step)."""
-    treatment = plan.treatments.get(activity.treatment_id)
-    if treatment is None or not endpoint_keys:
+    """campaign_send_to with the plan worked out already: decide, then write in one transaction."""
+    batch = batch_decide(plan, activity, endpoint_keys, now=now, expires_at=expires_at, members=members)
+    if batch is None:
         return {}
     with transaction.atomic(savepoint=False):
-        batch = _Batch(plan, treatment, activity, now=now, expires_at=expires_at)
-        batch.decide(list(endpoint_keys), members)
         batch.write()
-    return {**batch.before, **batch.decided}
+    return batch.result
 
 
-class _Batch:
+def batch_decide(
+    plan: Plan,
+    activity: CampaignActivity,
+    endpoint_keys: Sequence[str],
+    *,
+    now: datetime,
+    expires_at: datetime | None = None,
+    members: QuerySet | None = None,
+) -> "Batch | None":
+    """One batch's decisions — reads and the hook's calls, outside any transaction — ready for
+    `Batch.write()` in the transaction that records them; None when the activity has nothing here."""
+    treatment = plan.treatments.get(activity.treatment_id)
+    if treatment is None or not endpoint_keys:
+        return None
+    batch = Batch(plan, treatment, activity, now=now, expires_at=expires_at)
+    batch.decide(list(endpoint_keys), members)
+    return batch
+
+
+class Batch:
+    """One activity's share of a batch: decided by `decide`, recorded by `write`."""
+
     def __init__(
         self, plan: Plan, treatment: TreatmentPlan, activity: CampaignActivity, *, now: datetime, expires_at
     ) -> None:
@@ -112,6 +131,11 @@ class _Batch:
         self.before: dict[str, str] = {}
         self.delivery_type: dict[str, str] = {}
         self.rows: list[Delivery] = []
+
+    @property
+    def result(self) -> dict[str, str]:
+        """Endpoint key → campaign_send_status or metric name (decided now, or before)."""
+        return {**self.before, **self.decided}
 
     def decide(self, keys: list[str], members: QuerySet | None) -> None:
         plan, treatment = self.plan, self.treatment
