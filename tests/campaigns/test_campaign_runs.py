@@ -18,6 +18,7 @@ from campaigns.models import (
     CampaignActivity,
     CampaignRun,
     CampaignState,
+    CampaignVersion,
     Delivery,
     DeliveryStatus,
     RunState,
@@ -500,3 +501,21 @@ def test_a_run_behind_its_rate_schedules_from_now_not_in_the_past(project, pro, 
     assert at == [NOW, NOW, NOW + timedelta(seconds=1)] + [NOW + timedelta(seconds=10)] * 2 + [
         NOW + timedelta(seconds=11)
     ]
+
+
+def test_a_run_sends_the_campaign_version_it_was_made_for(project, pro, email_channel, monkeypatch):
+    monkeypatch.setattr(engine, "BATCH_SIZE", 1)
+    endpoint(project, "ann")
+    endpoint(project, "bob")
+    campaign = make_campaign(project, pro)
+    CampaignVersion.objects.create(campaign=campaign, version=1, definition=campaign.definition)
+    with time_machine.travel(NOW, tick=False):
+        (run_id,) = campaigns_start_due(NOW)
+        campaign_run_step(run_id, max_batches=1)
+        # UpdateCampaign while the run is writing: version 2 says something else.
+        updated = {**campaign.definition, "MessageConfiguration": {"EmailMessage": {"Title": "v2", "Body": "b"}}}
+        CampaignVersion.objects.create(campaign=campaign, version=2, definition=updated)
+        Campaign.objects.filter(pk=campaign.pk).update(version=2, definition=updated)
+        campaign_run_step(run_id)
+
+    assert dict(Delivery.objects.values_list("endpoint_key", "subject")) == {"ann": "Hi Ann", "bob": "Hi Bob"}
