@@ -21,7 +21,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from audience.compiler import SegmentInvalid
@@ -34,7 +34,7 @@ from campaigns.models import (
     CampaignState,
     RunState,
 )
-from campaigns.runs.plan import HOLDOUT, RunInvalid, plan_for, start_of_run, treatment_of, treatments_of
+from campaigns.runs.plan import HOLDOUT, Plan, RunInvalid, plan_for, start_of_run, treatment_of, treatments_of
 from campaigns.runs.send import batch_decide
 from campaigns.schedule import ScheduleInvalid, first_start, next_start, run_begins
 from engage.db import is_postgresql
@@ -152,7 +152,7 @@ def campaign_run_step(run_id: str, *, max_batches: int | None = None) -> bool:
     while True:
         batch = list(ordered.filter(key__gt=run.cursor)[:BATCH_SIZE]) if run.cursor else list(ordered[:BATCH_SIZE])
         if not batch:
-            _finish(run, token, activities)
+            _finish(run, token)
             return True
         try:
             _write(run, token, plan, activities, batch, members)
@@ -164,7 +164,14 @@ def campaign_run_step(run_id: str, *, max_batches: int | None = None) -> bool:
             return True
 
 
-def _write(run: CampaignRun, token: str, plan, activities, batch, members) -> None:
+def _write(
+    run: CampaignRun,
+    token: str,
+    plan: Plan,
+    activities: dict[str, CampaignActivity],
+    batch: list[tuple[str, int]],
+    members: QuerySet,
+) -> None:
     """One batch: each treatment's decisions (the holdout's go to treatment "0") are made first,
     outside any transaction (reads, the hook's calls); then one transaction moves the cursor (only
     while `token` holds the lease) and records them all."""
@@ -204,7 +211,7 @@ def _release(run: CampaignRun, token: str) -> None:
             enqueue_on_commit(campaign_run, run.pk)
 
 
-def _finish(run: CampaignRun, token: str, activities) -> None:
+def _finish(run: CampaignRun, token: str) -> None:
     now = timezone.now()
     with transaction.atomic():
         ended = CampaignRun.objects.filter(pk=run.pk, lease_token=token, state__in=OPEN).update(

@@ -30,7 +30,7 @@ from campaigns.messages import (
 from campaigns.models import Campaign, CampaignVersion
 from campaigns.schedule import EARLIEST_OFFSET, offset_of, parse_hh_mm
 from campaigns.templates import TemplateInvalid, TemplateNotFound, template_get
-from projects.models import ApplicationSettings
+from projects.models import ApplicationSettings, Project
 
 HOLDOUT = "HOLDOUT"
 # Channels a campaign sends through (no voice in campaigns: Pinpoint's VoiceTemplate "isn't supported
@@ -139,7 +139,7 @@ class Plan:
     slots: dict[datetime, list] = field(default_factory=dict)
 
     @property
-    def project(self):
+    def project(self) -> Project:
         return self.campaign.project
 
     def limit(self, name: str) -> int:
@@ -190,7 +190,7 @@ class Plan:
         seconds = self.limit("MaximumDuration")
         return timedelta(seconds=seconds) if seconds else None
 
-    def schedule_tz(self, treatment: TreatmentPlan):
+    def schedule_tz(self, treatment: TreatmentPlan) -> dt_timezone:
         return offset_of(treatment.schedule.get("Timezone") or "UTC")
 
 

@@ -122,7 +122,13 @@ class Batch:
     """One activity's share of a batch: decided by `decide`, recorded by `write`."""
 
     def __init__(
-        self, plan: Plan, treatment: TreatmentPlan, activity: CampaignActivity, *, now: datetime, expires_at
+        self,
+        plan: Plan,
+        treatment: TreatmentPlan,
+        activity: CampaignActivity,
+        *,
+        now: datetime,
+        expires_at: datetime | None,
     ) -> None:
         self.plan, self.treatment, self.activity = plan, treatment, activity
         self.now, self.expires_at = now, expires_at
@@ -186,7 +192,9 @@ class Batch:
     def _set(self, e: Endpoint, status: str) -> None:
         self.decided[e.key] = status
 
-    def _deduplicate(self, candidates: list[tuple[Endpoint, bool]], members: QuerySet | None):
+    def _deduplicate(
+        self, candidates: list[tuple[Endpoint, bool]], members: QuerySet | None
+    ) -> list[tuple[Endpoint, bool]]:
         addresses = {e.address for e, _ in candidates if e.address}
         first: dict[tuple[str, str], str] = {}
         if members is not None and addresses:
@@ -209,7 +217,7 @@ class Batch:
             kept.append((e, custom))
         return kept
 
-    def _caps(self, candidates: list[tuple[Endpoint, bool]]):
+    def _caps(self, candidates: list[tuple[Endpoint, bool]]) -> list[tuple[Endpoint, bool]]:
         plan, keys = self.plan, [e.key for e, _ in candidates]
         campaign_id, activity_id = plan.campaign.id, self.activity.id
         total, daily, project_daily = plan.limit("Total"), plan.limit("Daily"), plan.project_daily
@@ -265,7 +273,9 @@ class Batch:
             return {}
         return dict(zip((e.key for e in endpoints), endpoint_responses(self.plan.project, endpoints), strict=True))
 
-    def _hook(self, timed: list[tuple[Endpoint, bool, datetime]], documents: dict[str, dict[str, Any]]):
+    def _hook(
+        self, timed: list[tuple[Endpoint, bool, datetime]], documents: dict[str, dict[str, Any]]
+    ) -> list[tuple[Endpoint, bool, datetime]]:
         hook = self.plan.hook()
         if hook is None or not timed:
             return timed
