@@ -36,6 +36,7 @@ from campaigns.messages import E164, message_render
 from campaigns.models import Campaign, CampaignActivity, Delivery, DeliverySource, DeliveryStatus
 from campaigns.runs.hook import hook_filter, scheduled_time
 from campaigns.runs.plan import HOLDOUT, Plan, TreatmentPlan, goes_custom, plan_for, treatment_of
+from campaigns.runs.rate import RateSlots
 from campaigns.schedule import endpoint_zone, in_quiet_time, local_instant
 from engage.queue import enqueue_on_commit
 
@@ -52,9 +53,6 @@ METRIC_ONLY = frozenset(
 )
 METRIC_NAME = {"HOLDOUT": "TREATMENT_HOLDOUT"}
 DAY = timedelta(hours=24)
-# A local-time run's endpoints of one zone are spaced from that zone's instant; rows of the same
-# campaign within this window after it share its MessagesPerSecond budget.
-LOCAL_WINDOW = timedelta(minutes=15)
 OVERRIDDEN = frozenset({"SMS", "GCM", "APNS", "APNS_SANDBOX", "APNS_VOIP", "APNS_VOIP_SANDBOX", "ADM", "BAIDU"})
 
 
@@ -338,7 +336,7 @@ class Batch:
     def _rows(self, timed: list[tuple[Endpoint, bool, datetime]], documents: dict[str, dict[str, Any]]) -> None:
         limit = self.plan.maximum_duration()
         mps = self.plan.limit("MessagesPerSecond")
-        slots = _Slots(self.plan, mps, self.now, local=bool(self.treatment.schedule.get("IsLocalTime")))
+        slots = RateSlots(self.plan, mps, self.now, local=bool(self.treatment.schedule.get("IsLocalTime")))
         for e, custom, instant in timed:
             try:
                 outgoing = self._outgoing(e, custom, documents[e.key])
@@ -421,38 +419,3 @@ class Batch:
         self.activity.total_endpoint_count = activity.total_endpoint_count
         self.activity.successful_endpoint_count = activity.successful_endpoint_count
         self.activity.execution_metrics = metrics
-
-
-class _Slots:
-    """MessagesPerSecond as send times: the campaign's rows due from one instant get next_attempt_at
-    in whole seconds from it (never before now), MPS rows a second, after the campaign's latest
-    queued row, so at most MPS of them fall due in any second however many workers send them. The
-    state lives in the plan, so the run loop probes the database once per instant per step."""
-
-    def __init__(self, plan: Plan, mps: int, now: datetime, *, local: bool) -> None:
-        self.plan, self.mps, self.now, self.local = plan, mps, now, local
-
-    def take(self, instant: datetime, expiry: datetime | None) -> datetime | None:
-        """The send time of a row due from `instant`, or None when it would be at or after `expiry`."""
-        if not self.mps:
-            at = max(instant, self.now)
-            return at if expiry is None or at < expiry else None
-        state = self.plan.slots.get(instant)
-        if state is None:
-            queued = Delivery.objects.filter(
-                status=DeliveryStatus.QUEUED, campaign_id=self.plan.campaign.id, next_attempt_at__gte=instant
-            )
-            if self.local:
-                queued = queued.filter(next_attempt_at__lt=instant + LOCAL_WINDOW)
-            latest = queued.order_by("-next_attempt_at").values_list("next_attempt_at", flat=True).first()
-            first = max(instant, latest + timedelta(seconds=1)) if latest is not None else instant
-            state = self.plan.slots[instant] = [first, 0]
-        slot = state[0] + timedelta(seconds=state[1] // self.mps)
-        if slot < self.now:  # behind (a slow or resumed run): go on from now, a second after the last
-            last = state[0] + timedelta(seconds=(state[1] - 1) // self.mps) if state[1] else None
-            state[:] = [max(self.now, last + timedelta(seconds=1)) if last is not None else self.now, 0]
-            slot = state[0]
-        if expiry is not None and slot >= expiry:
-            return None
-        state[1] += 1
-        return slot
