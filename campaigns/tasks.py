@@ -1,6 +1,6 @@
 """Background work of the delivery outbox. A task carries a batch of ids, never one message."""
 
-from campaigns.deliveries import deliveries_send_batch, deliveries_sweep
+from campaigns.deliveries import deliveries_pace, deliveries_send_batch, deliveries_sweep
 
 
 def deliveries_send(*ids: int) -> int:
@@ -11,6 +11,12 @@ def deliveries_send(*ids: int) -> int:
 def deliveries_sweep_due() -> int:
     """Every minute: re-queue rows whose worker died and enqueue due retries; returns how many."""
     return len(deliveries_sweep())
+
+
+def deliveries_pace_due() -> int:
+    """Every minute: while rows written to fall due later (rate limits, local time) are waiting,
+    enqueue them second by second as they fall due; returns how many."""
+    return deliveries_pace()
 
 
 def campaign_run(run_id: str) -> bool:

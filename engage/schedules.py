@@ -23,6 +23,8 @@ SCHEDULES: tuple[Recurring, ...] = (
     Recurring(name="engage.audience_jobs_sweep", func="audience.tasks.jobs_sweep", minutes=1),
     # Deliveries whose worker died are re-queued; due retries are enqueued in batches.
     Recurring(name="engage.deliveries_sweep", func="campaigns.tasks.deliveries_sweep_due", minutes=1),
+    # Deliveries written to fall due later (MessagesPerSecond, local time) go out within a second of it.
+    Recurring(name="engage.deliveries_pace", func="campaigns.tasks.deliveries_pace_due", minutes=1),
     # Campaigns: due runs start; runs whose worker died (their lease ran out) are enqueued again.
     Recurring(name="engage.campaigns_tick", func="campaigns.tasks.campaigns_tick", minutes=1),
     # Event streams with waiting events that are due (after a failure's backoff, or a lost task) ship.

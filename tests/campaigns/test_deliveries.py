@@ -358,3 +358,49 @@ def test_postgresql_claim_skips_rows_another_claim_holds(project, smtp_sink):
     assert set(outcomes) == {free.id}
     assert [m["To"] for m in smtp_sink.messages] == ["free@example.org"]
     assert Delivery.objects.get(id=held.id).status == DeliveryStatus.QUEUED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rows_written_to_fall_due_later_are_paced_out_as_they_fall_due(project, email_channel, smtp_sink):
+    """The pacer enqueues rows made due in the future (a campaign's rate) second by second, and each
+    leaves no earlier than its time; rows due at creation are left to the task enqueued with them."""
+    now = timezone.now()
+    rows = deliveries_create(project, [outgoing(f"r{i}@example.org") for i in range(4)], enqueue=False)
+    for offset, row in enumerate(rows[:3]):  # due in 1.5, 2.5 and 3.5 seconds
+        Delivery.objects.filter(id=row.id).update(next_attempt_at=now + timedelta(seconds=offset + 1.5))
+    enqueued = deliveries.deliveries_pace(pace_for=timedelta(seconds=10))
+    assert enqueued == 3  # not rows[3]: due at creation, a task was (or would have been) enqueued with it
+    sent = {row.id: row for row in Delivery.objects.filter(id__in=[r.id for r in rows[:3]])}
+    assert {row.status for row in sent.values()} == {DeliveryStatus.SENT}
+    assert all(row.sent_at >= row.next_attempt_at for row in sent.values())
+    assert Delivery.objects.get(id=rows[3].id).status == DeliveryStatus.QUEUED
+    assert sorted(smtp_sink.message_ids().values()) == [1, 1, 1]
+
+
+@pytest.mark.django_db
+def test_the_pacer_returns_at_once_when_nothing_falls_due_soon(project, email_channel):
+    (row,) = deliveries_create(project, [outgoing()], enqueue=False)
+    Delivery.objects.filter(id=row.id).update(next_attempt_at=timezone.now() + timedelta(hours=1))
+    slept = []
+    assert deliveries.deliveries_pace(sleep=slept.append) == 0
+    assert slept == []
+
+
+@pytest.mark.django_db
+def test_the_sweeper_also_sends_rows_that_fell_due_later_before_its_grace(project, email_channel):
+    now = timezone.now()
+    (row,) = deliveries_create(project, [outgoing()], enqueue=False)
+    Delivery.objects.filter(id=row.id).update(next_attempt_at=now + timedelta(seconds=30))
+    assert deliveries_sweep(now + timedelta(seconds=31)) == [row.id]
+
+
+@pytest.mark.django_db
+def test_channel_events_of_campaign_deliveries_carry_the_campaign(project, email_channel, smtp_sink):
+    make_endpoint(project, "ep-1", "ann@example.org")
+    (row,) = deliveries_create(project, [outgoing(endpoint_key="ep-1")], enqueue=False)
+    Delivery.objects.filter(id=row.id).update(campaign_id="c" * 32, campaign_activity_id="a" * 32, treatment_id="1")
+    deliveries_send_batch([row.id])
+    event = Event.objects.get(project=project, event_type="_email.send")
+    assert event.attributes["campaign_id"] == "c" * 32
+    assert event.attributes["campaign_activity_id"] == "a" * 32
+    assert event.attributes["treatment_id"] == "1"
