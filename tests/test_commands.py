@@ -5,6 +5,7 @@ from io import StringIO
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from engage import crypto
 from projects.models import AccessKey, ApplicationSettings, Project, Role
@@ -91,6 +92,23 @@ def test_seed_demo_twice_keeps_one_admin_one_project_and_the_password(var_dir):
     assert Project.objects.filter(name="Demo").count() == 1
     assert str(var_dir / "admin-password.txt") in out
     assert password.strip() not in out
+
+
+def test_seed_demo_adds_campaigns_that_send_nothing_now_and_only_once(var_dir):
+    from campaigns.models import Campaign, CampaignState
+
+    run("seed_demo")
+    project = Project.objects.get(name="Demo")
+    campaigns = {c.name: c for c in Campaign.objects.filter(project=project)}
+    assert set(campaigns) == {"Weekly-digest", "Win-back"}
+    weekly = campaigns["Weekly-digest"]
+    assert weekly.state == CampaignState.SCHEDULED and weekly.next_run_at > timezone.now()
+    assert [t["SizePercent"] for t in weekly.definition["AdditionalTreatments"]] == [45]
+    assert campaigns["Win-back"].state == CampaignState.PAUSED
+
+    run("seed_demo")
+
+    assert Campaign.objects.filter(project=project).count() == 2
 
 
 def test_seed_demo_keeps_settings_changed_after_the_first_run(var_dir):

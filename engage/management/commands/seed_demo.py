@@ -18,6 +18,7 @@ from django.core.management.base import BaseCommand, OutputWrapper
 from django.db import transaction
 
 from audience.demo import seed_audience
+from campaigns.demo import seed_campaigns
 from projects.models import Project
 from projects.services import SettingsChange, application_settings_update, project_create
 
@@ -98,7 +99,15 @@ def seed_demo_audience(seed: DemoSeed) -> None:
         seed.out.write(f"Added {created} demo endpoints, their events and two segments to {seed.project.name}.")
 
 
-SEED_STEPS: tuple[Callable[[DemoSeed], None], ...] = (seed_admin, seed_project, seed_demo_audience)
+def seed_demo_campaigns(seed: DemoSeed) -> None:
+    """An email template and two campaigns (one weekly A/B, one paused) in the Demo project, unless it has campaigns."""
+    assert seed.project is not None, "seed_project runs first"
+    created = seed_campaigns(seed.project, seed.admin)
+    if created:
+        seed.out.write(f"Added {created} demo campaigns to {seed.project.name}.")
+
+
+SEED_STEPS: tuple[Callable[[DemoSeed], None], ...] = (seed_admin, seed_project, seed_demo_audience, seed_demo_campaigns)
 
 
 class Command(BaseCommand):
