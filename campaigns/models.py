@@ -187,6 +187,9 @@ class Delivery(models.Model):
     campaign_id = models.CharField(max_length=32, blank=True)
     campaign_activity_id = models.CharField(max_length=32, blank=True)
     treatment_id = models.CharField(max_length=8, blank=True)
+    journey_id = models.CharField(max_length=32, blank=True)
+    journey_activity_id = models.CharField(max_length=128, blank=True)
+    journey_run_id = models.CharField(max_length=32, blank=True)
     expires_at = models.DateTimeField(
         null=True, blank=True, help_text="Not sent after this (event-triggered campaigns: 5 minutes)."
     )
