@@ -13,14 +13,22 @@ Decisions, in order (the first that applies):
   (a Delivery row). The four ENDPOINT_* and FILTERED_OUT_BY_HOOK are execution metrics only (Pinpoint
   sends no event for them); the others are campaign_send_status values with an event each.
 
-Idempotent per (activity, endpoint): an endpoint whose `_campaign.send` event for the activity exists
-is not decided again (one indexed lookup per batch); a Delivery's message_id is derived from
-(activity, endpoint) and rows are inserted with ON CONFLICT DO NOTHING; event ids are
-"<activity id>:<endpoint key>". Metric-only decisions have no event: a second call counts them again.
+Idempotent per (activity, endpoint, occurrence): an endpoint whose `_campaign.send` event for the
+activity (and occurrence) exists is not decided again (one indexed lookup per batch); a Delivery's
+message_id is derived from (activity, endpoint[, occurrence]) and rows are inserted with ON CONFLICT
+DO NOTHING; event ids are "<activity id>:<endpoint key>" (scheduled runs: occurrence "") or
+"<activity id>:<endpoint key>:<occurrence>" (see `send_event_id`). Metric-only decisions have no
+event: a second call counts them again.
+
+Occurrences (event-triggered campaigns): an activity sends to an endpoint once per occurrence — the
+triggering event's id — so each matching event gets its message while a retried trigger of the same
+event writes nothing twice. With occurrences, the Total and Daily caps count the activity's own
+earlier messages too (a scheduled run's activity sends an endpoint one message, and its caps count
+the campaign's other activities only).
 """
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -53,12 +61,27 @@ METRIC_ONLY = frozenset(
 )
 METRIC_NAME = {"HOLDOUT": "TREATMENT_HOLDOUT"}
 DAY = timedelta(hours=24)
+EVENT_ID_LENGTH = 128  # audience.Event.client_event_id
 OVERRIDDEN = frozenset({"SMS", "GCM", "APNS", "APNS_SANDBOX", "APNS_VOIP", "APNS_VOIP_SANDBOX", "ADM", "BAIDU"})
 
 
-def delivery_key(activity_id: str, key: str) -> str:
-    """The Delivery key of an activity's message to an endpoint (the same on every retry)."""
-    return hashlib.sha256(f"{activity_id}:{key}".encode()).hexdigest()[:32]
+def delivery_key(activity_id: str, key: str, occurrence: str = "") -> str:
+    """The Delivery key of an activity's message to an endpoint (for an occurrence), the same on
+    every retry."""
+    ident = f"{activity_id}:{key}:{occurrence}" if occurrence else f"{activity_id}:{key}"
+    return hashlib.sha256(ident.encode()).hexdigest()[:32]
+
+
+def send_event_id(activity_id: str, key: str, occurrence: str = "") -> str:
+    """The `_campaign.send` event id of an activity's decision for an endpoint (and occurrence):
+    "<activity>:<key>[:<occurrence>]"; an occurrence id too long for the column (128) is
+    "<activity>:<sha256 of key:occurrence, 32 hex>" (the event row carries the endpoint anyway)."""
+    if not occurrence:
+        return f"{activity_id}:{key}"
+    ident = f"{activity_id}:{key}:{occurrence}"
+    if len(ident) <= EVENT_ID_LENGTH:
+        return ident
+    return f"{activity_id}:{hashlib.sha256(f'{key}:{occurrence}'.encode()).hexdigest()[:32]}"
 
 
 def campaign_send_to(
@@ -69,14 +92,30 @@ def campaign_send_to(
     now: datetime,
     expires_at: datetime | None = None,
     members: QuerySet | None = None,
+    occurrence: str | Mapping[str, str] = "",
+    start: datetime | None = None,
 ) -> dict[str, str]:
     """Decide, write and count one batch of `activity` (see the module doc); returns endpoint key →
     campaign_send_status or metric name, for the endpoints of this activity's treatment (and, for
     treatment "0", the holdout); other keys are left out. `members`, the run's audience, widens
-    DUPLICATE_ADDRESS to the whole run (without it: within the batch). Idempotent; raises RunInvalid
-    when a template the campaign names is gone."""
+    DUPLICATE_ADDRESS to the whole run (without it: within the batch). `occurrence` — one id for
+    every key, or endpoint key → id — is what the message is for (an event trigger: the triggering
+    event's id); "" (scheduled runs): the activity's one message to the endpoint. `start` is the
+    instant the batch's send times, MaximumDuration, quiet time and the hook's ScheduledTime are
+    measured from (default: the activity's scheduled_start; a trigger: the event's arrival).
+    Idempotent per (activity, endpoint, occurrence); raises RunInvalid when a template the campaign
+    names is gone."""
     plan = plan_for(campaign, activity.run.campaign_version)
-    return send_batch(plan, activity, endpoint_keys, now=now, expires_at=expires_at, members=members)
+    return send_batch(
+        plan,
+        activity,
+        endpoint_keys,
+        now=now,
+        expires_at=expires_at,
+        members=members,
+        occurrence=occurrence,
+        start=start,
+    )
 
 
 def send_batch(
@@ -87,9 +126,20 @@ def send_batch(
     now: datetime,
     expires_at: datetime | None = None,
     members: QuerySet | None = None,
+    occurrence: str | Mapping[str, str] = "",
+    start: datetime | None = None,
 ) -> dict[str, str]:
     """campaign_send_to with the plan worked out already: decide, then write in one transaction."""
-    batch = batch_decide(plan, activity, endpoint_keys, now=now, expires_at=expires_at, members=members)
+    batch = batch_decide(
+        plan,
+        activity,
+        endpoint_keys,
+        now=now,
+        expires_at=expires_at,
+        members=members,
+        occurrence=occurrence,
+        start=start,
+    )
     if batch is None:
         return {}
     with transaction.atomic(savepoint=False):
@@ -105,13 +155,15 @@ def batch_decide(
     now: datetime,
     expires_at: datetime | None = None,
     members: QuerySet | None = None,
+    occurrence: str | Mapping[str, str] = "",
+    start: datetime | None = None,
 ) -> "Batch | None":
     """One batch's decisions — reads and the hook's calls, outside any transaction — ready for
     `Batch.write()` in the transaction that records them; None when the activity has nothing here."""
     treatment = plan.treatments.get(activity.treatment_id)
     if treatment is None or not endpoint_keys:
         return None
-    batch = Batch(plan, treatment, activity, now=now, expires_at=expires_at)
+    batch = Batch(plan, treatment, activity, now=now, expires_at=expires_at, occurrence=occurrence, start=start)
     batch.decide(list(endpoint_keys), members)
     return batch
 
@@ -127,14 +179,25 @@ class Batch:
         *,
         now: datetime,
         expires_at: datetime | None,
+        occurrence: str | Mapping[str, str] = "",
+        start: datetime | None = None,
     ) -> None:
         self.plan, self.treatment, self.activity = plan, treatment, activity
         self.now, self.expires_at = now, expires_at
-        self.start = activity.scheduled_start
+        self.start = start or activity.scheduled_start
+        self.occurrence = occurrence
+        # With occurrences an activity sends an endpoint more than once: its own rows count in the caps.
+        self.repeating = bool(occurrence if isinstance(occurrence, str) else any(occurrence.values()))
         self.decided: dict[str, str] = {}
         self.before: dict[str, str] = {}
         self.delivery_type: dict[str, str] = {}
         self.rows: list[Delivery] = []
+
+    def occurrence_of(self, key: str) -> str:
+        return self.occurrence if isinstance(self.occurrence, str) else self.occurrence.get(key, "")
+
+    def event_id(self, key: str) -> str:
+        return send_event_id(self.activity.id, key, self.occurrence_of(key))
 
     @property
     def result(self) -> dict[str, str]:
@@ -177,14 +240,18 @@ class Batch:
         self._rows(timed, documents)
 
     def _undecided(self, keys: list[str]) -> list[str]:
-        """`keys` without the endpoints this activity has decided already (their `_campaign.send`
-        event exists: a retried trigger, a batch written again), whose stored status is returned
-        as it was and counted once."""
-        ids = [f"{self.activity.id}:{key}" for key in keys]
+        """`keys` without the endpoints this activity has decided already for their occurrence (their
+        `_campaign.send` event exists: a retried trigger, a batch written again), whose stored
+        status is returned as it was and counted once."""
+        ids = {key: self.event_id(key) for key in keys}
         stored = Event.objects.filter(
-            project=self.plan.project, endpoint_key__in=keys, client_event_id__in=ids, event_type=SEND_EVENT
-        ).values_list("endpoint_key", "attributes")
-        self.before = {key: str((attributes or {}).get("campaign_send_status") or "") for key, attributes in stored}
+            project=self.plan.project, endpoint_key__in=keys, client_event_id__in=ids.values(), event_type=SEND_EVENT
+        ).values_list("endpoint_key", "client_event_id", "attributes")
+        self.before = {
+            key: str((attributes or {}).get("campaign_send_status") or "")
+            for key, event_id, attributes in stored
+            if ids.get(key) == event_id
+        }
         return [key for key in keys if key not in self.before]
 
     def _set(self, e: Endpoint, status: str) -> None:
@@ -221,20 +288,18 @@ class Batch:
         total, daily, project_daily = plan.limit("Total"), plan.limit("Daily"), plan.project_daily
         totals: dict[str, int] = {}
         if total and keys:
-            rows = (
-                Delivery.objects.filter(campaign_id=campaign_id, endpoint_key__in=keys)
-                .exclude(campaign_activity_id=activity_id)
-                .values("endpoint_key")
-                .annotate(n=Count("id"))
-                .order_by()
-            )
+            rows = Delivery.objects.filter(campaign_id=campaign_id, endpoint_key__in=keys)
+            if not self.repeating:
+                rows = rows.exclude(campaign_activity_id=activity_id)
+            rows = rows.values("endpoint_key").annotate(n=Count("id")).order_by()
             totals = {r["endpoint_key"]: r["n"] for r in rows}
         days: dict[str, tuple[int, int]] = {}
         if (daily or project_daily) and keys:
+            rows = Delivery.objects.filter(project=plan.project, endpoint_key__in=keys, created_at__gt=self.now - DAY)
+            if not self.repeating:
+                rows = rows.exclude(campaign_activity_id=activity_id)
             rows = (
-                Delivery.objects.filter(project=plan.project, endpoint_key__in=keys, created_at__gt=self.now - DAY)
-                .exclude(campaign_activity_id=activity_id)
-                .values("endpoint_key")
+                rows.values("endpoint_key")
                 .annotate(n=Count("id"), mine=Count("id", filter=Q(campaign_id=campaign_id)))
                 .order_by()
             )
@@ -353,7 +418,7 @@ class Batch:
                 self.plan.project,
                 outgoing,
                 source=DeliverySource.CAMPAIGN,
-                key=delivery_key(self.activity.id, e.key),
+                key=delivery_key(self.activity.id, e.key, self.occurrence_of(e.key)),
                 now=self.now,
             )
             row.next_attempt_at = send_at
@@ -372,7 +437,7 @@ class Batch:
             SystemEvent(
                 project_id=self.plan.project.id,
                 endpoint_key=key,
-                event_id=f"{self.activity.id}:{key}",
+                event_id=self.event_id(key),
                 event_type=SEND_EVENT,
                 timestamp=self.now,
                 attributes={
