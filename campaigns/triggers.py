@@ -8,22 +8,34 @@ Flow:
    each campaign's Schedule.EventFilter in Python (`event_matches`, pure). Events a retried
    PutEvents call repeats (an earlier call stored them) are dropped — one query on the events'
    unique index, only when something matched. For every campaign with matches it enqueues one task
-   after commit: campaign id, trigger time, endpoint keys.
-2. The task (`campaign_trigger_task` → `campaign_trigger_send`) re-checks the campaign (EVENT, active
-   state, not paused, the trigger time inside StartTime ≤ t < EndTime), keeps the endpoints that are
-   ACTIVE members of its segment (one query: the keys filtered by the compiled segment condition),
-   allocates treatments by cohort, and hands each treatment's endpoints to the engine
-   (campaigns.runs.campaign_send_to) with expires_at = trigger time + 5 minutes: the engine records
-   EXPIRED for a message it cannot schedule before then, and the outbox drops a row claimed after it.
+   after commit: campaign id, trigger time, (endpoint key, event id) of each matching event.
+2. The task (`campaign_trigger_events_task` → `campaign_trigger_send`) re-checks the campaign (EVENT,
+   active state, not paused, the trigger time inside StartTime ≤ t < EndTime), keeps the endpoints
+   that are ACTIVE members of its segment (one query: the keys filtered by the compiled segment
+   condition), allocates treatments by cohort, and hands each treatment's endpoints to the engine
+   (campaigns.runs.campaign_send_to) with occurrence = the triggering event's id, start = the
+   trigger time (MaximumDuration, quiet time and the hook's ScheduledTime count from the event) and
+   expires_at = trigger time + 5 minutes: the engine records EXPIRED for a message it cannot
+   schedule before then, and the outbox drops a row claimed after it.
+
+Once per event: each matching event is an occurrence — the Delivery key, the `_campaign.send`
+event id and the engine's "already decided" check include its event id — so an endpoint gets the
+message for every matching event, subject to the campaign's caps (Limits.Total → CAMPAIGN_CAP,
+Limits.Daily and the project's daily cap → DAILY_CAP, which count the activity's earlier messages)
+and quiet time, while a retried task for the same event writes and counts nothing twice. Several
+events of one endpoint in one call go to the engine one after the other (rounds), so the caps see
+the earlier ones. The task locks the run row while it decides: concurrent triggers of one campaign
+take turns, and the caps hold across them.
 
 Runs: an EVENT campaign has one CampaignRun per campaign version, scheduled_start = the later of its
 StartTime and the version's creation (unique per campaign and start), with one activity per
-treatment (get_or_create on the unique constraints). The run stays EXECUTING under a permanent
-lease held by the trigger (lease_token "EVENT", lease_until far ahead), so the engine's run loop
-and sweeper, which claim open runs whose lease ran out, never treat it as a segment-wide send.
+treatment (get_or_create on the unique constraints). The run is EXECUTING (started when the first
+event triggered it) with no lease: the engine's run loop and sweeper leave EVENT campaigns' runs
+out (campaigns.runs.engine). A new version's run completes the campaign's earlier open runs.
 
-A campaign's own `_campaign.*` events (attribute campaign_id = the campaign) never trigger it, so a
-SYSTEM filter on `_campaign.send` cannot loop.
+Events caused by the campaign itself never trigger it: its own `_campaign.send` events and the
+`_email.*` / `_SMS.*` / tracking events of its deliveries carry attribute campaign_id = the
+campaign, and are left out, so a SYSTEM filter on them cannot loop.
 
 Event filter semantics (Pinpoint's EventDimensions; event attributes are single strings):
 - FilterType ENDPOINT matches events reported through PutEvents (including the SDK's `_session.*`),
@@ -66,9 +78,8 @@ from engage.queue import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
+OPEN_RUNS = (RunState.PENDING, RunState.EXECUTING)
 EXPIRY = timedelta(minutes=5)  # Pinpoint: a triggered message not sent within 5 minutes is dropped
-EVENT_LEASE_TOKEN = "EVENT"
-EVENT_LEASE_UNTIL = datetime(9999, 1, 1, tzinfo=UTC)
 FILTER_TYPES = (ENDPOINT, SYSTEM)
 _METRIC_COMPARISONS = {
     "GREATER_THAN": lambda a, b: a > b,
@@ -139,7 +150,9 @@ def event_matches(event_filter: Mapping[str, Any], event: StoredEvent, *, source
 def matching_events(
     campaign_id: str, event_filter: Mapping[str, Any], events: Iterable[StoredEvent], *, source: str
 ) -> list[StoredEvent]:
-    """The events that trigger the campaign; the campaign's own `_campaign.*` events are left out."""
+    """The events that trigger the campaign; events the campaign caused (its `_campaign.send` events,
+    its deliveries' `_email.*`, `_SMS.*` and tracking events: attribute campaign_id = the campaign)
+    are left out."""
     return [
         event
         for event in events
@@ -202,16 +215,24 @@ def events_stored_received(
     new = stored_by_this_call(project_id, [e for found in matched.values() for e in found])
     triggered = []
     for campaign_id, found in matched.items():
-        keys = sorted({e.endpoint_key for e in found if (e.endpoint_key, e.event_id) in new})
-        if keys:
-            enqueue_on_commit(campaign_trigger_task, campaign_id, stored_at.isoformat(), *keys)
+        pairs = sorted({(e.endpoint_key, e.event_id) for e in found if (e.endpoint_key, e.event_id) in new})
+        if pairs:
+            flat = [part for pair in pairs for part in pair]
+            enqueue_on_commit(campaign_trigger_events_task, campaign_id, stored_at.isoformat(), *flat)
             triggered.append(campaign_id)
     return triggered
 
 
+def campaign_trigger_events_task(campaign_id: str, triggered_at: str, *keys_and_event_ids: str) -> int:
+    """django-q2 task: send an EVENT campaign for the events that triggered it, given as endpoint key,
+    event id, endpoint key, event id...; returns how many (endpoint, event) it decided."""
+    pairs = list(zip(keys_and_event_ids[::2], keys_and_event_ids[1::2], strict=True))
+    return len(campaign_trigger_send(campaign_id, pairs, triggered_at=datetime.fromisoformat(triggered_at)))
+
+
 def campaign_trigger_task(campaign_id: str, triggered_at: str, *endpoint_keys: str) -> int:
-    """django-q2 task: send an EVENT campaign to endpoints whose events triggered it; returns how many
-    endpoints it decided."""
+    """django-q2 task of the first release (endpoint keys without their events), kept for tasks queued
+    before an upgrade: each endpoint is sent once per campaign version (occurrence "")."""
     return len(campaign_trigger_send(campaign_id, endpoint_keys, triggered_at=datetime.fromisoformat(triggered_at)))
 
 
@@ -229,26 +250,24 @@ def _run_start(campaign: Campaign) -> datetime:
 
 
 def event_run(campaign: Campaign, *, now: datetime) -> CampaignRun:
-    """The EVENT campaign's run for its current version (made once; see the module doc)."""
-    run, _ = CampaignRun.objects.get_or_create(
+    """The EVENT campaign's run for its current version (made once; see the module doc), its row
+    locked until the transaction ends. Making it completes the campaign's earlier open runs."""
+    run, created = CampaignRun.objects.get_or_create(
         campaign=campaign,
         scheduled_start=_run_start(campaign),
-        defaults={
-            "campaign_version": campaign.version,
-            "state": RunState.EXECUTING,
-            "lease_token": EVENT_LEASE_TOKEN,
-            "lease_until": EVENT_LEASE_UNTIL,
-            "started_at": now,
-        },
+        defaults={"campaign_version": campaign.version, "state": RunState.EXECUTING, "started_at": now},
     )
-    return run
+    if created:
+        earlier = CampaignRun.objects.filter(campaign=campaign, state__in=OPEN_RUNS).exclude(pk=run.pk)
+        CampaignActivity.objects.filter(run__in=earlier).exclude(state=ActivityState.COMPLETED).update(
+            state=ActivityState.COMPLETED, result="SUCCESS", end=now
+        )
+        earlier.update(state=RunState.COMPLETED, ended_at=now, lease_token="", lease_until=None)
+    return CampaignRun.objects.select_for_update().get(pk=run.pk)
 
 
-def _activity(run: CampaignRun, treatment_id: str, *, triggered_at: datetime) -> CampaignActivity:
-    """The run's activity of a treatment, as this trigger's batch sees it: its scheduled_start, in
-    memory only (never saved), is the trigger time — the engine measures a batch's MaximumDuration,
-    quiet time and hook ScheduledTime from activity.scheduled_start, and an event-triggered message
-    starts with its event, not with the campaign's StartTime."""
+def _activity(run: CampaignRun, treatment_id: str) -> CampaignActivity:
+    """The run's activity of a treatment (made once)."""
     activity, _ = CampaignActivity.objects.get_or_create(
         run=run,
         treatment_id=treatment_id,
@@ -259,18 +278,35 @@ def _activity(run: CampaignRun, treatment_id: str, *, triggered_at: datetime) ->
         },
     )
     activity.run = run
-    activity.scheduled_start = triggered_at
     return activity
 
 
+def _rounds(triggers: Iterable[str | tuple[str, str]]) -> list[dict[str, str]]:
+    """(endpoint key, event id) pairs (or bare keys: event id "") as rounds of endpoint key → event
+    id, each endpoint at most once a round: an endpoint's second event goes in the second round."""
+    by_key: dict[str, list[str]] = {}
+    for trigger in triggers:
+        key, event_id = (trigger, "") if isinstance(trigger, str) else trigger
+        if event_id not in by_key.setdefault(key, []):
+            by_key[key].append(event_id)
+    depth = max((len(ids) for ids in by_key.values()), default=0)
+    return [{key: ids[i] for key, ids in sorted(by_key.items()) if i < len(ids)} for i in range(depth)]
+
+
 def campaign_trigger_send(
-    campaign_id: str, endpoint_keys: Iterable[str], *, triggered_at: datetime, now: datetime | None = None
-) -> dict[str, str]:
-    """Send a live EVENT campaign to those of `endpoint_keys` that are ACTIVE members of its segment,
-    for events stored at `triggered_at` (expiring 5 minutes later); returns endpoint key →
-    campaign_send_status (or execution metric) from the engine. Nothing when the campaign is gone,
-    not EVENT, not active, paused, or `triggered_at` is outside its window, or a template it names
-    is gone (logged). Idempotent per endpoint and campaign version (the engine's Delivery keys)."""
+    campaign_id: str,
+    triggers: Iterable[str | tuple[str, str]],
+    *,
+    triggered_at: datetime,
+    now: datetime | None = None,
+) -> dict[tuple[str, str], str]:
+    """Send a live EVENT campaign for `triggers` — (endpoint key, event id) of events stored at
+    `triggered_at` (a bare endpoint key: event id "", once per version) — to the endpoints that are
+    ACTIVE members of its segment, each message expiring 5 minutes after `triggered_at`; returns
+    (endpoint key, event id) → campaign_send_status (or execution metric) from the engine. Nothing
+    when the campaign is gone, not EVENT, not active, paused, or `triggered_at` is outside its
+    window, or a template it names is gone (logged). Idempotent per (endpoint, event) and campaign
+    version (the engine's Delivery keys and `_campaign.send` event ids)."""
     from campaigns.runs import campaign_send_to
     from campaigns.runs.plan import HOLDOUT, RunInvalid, treatment_of, treatments_of
 
@@ -285,10 +321,11 @@ def campaign_trigger_send(
     condition = segment_condition_of(campaign.project, campaign.segment, campaign.segment_version, now=triggered_at)
     if condition is None:
         return {}
+    rounds = _rounds(triggers)
     members = list(
         Endpoint.objects.for_project(campaign.project)
         .active()
-        .filter(condition, key__in=sorted(set(endpoint_keys)))
+        .filter(condition, key__in=sorted({key for found in rounds for key in found}))
         .order_by("key")
         .values_list("key", "cohort_id")
     )
@@ -300,20 +337,26 @@ def campaign_trigger_send(
         treatment = treatment_of(cohort, allocation)
         if treatment is not None:  # the holdout is recorded by treatment "0"'s activity
             by_treatment.setdefault("0" if treatment == HOLDOUT else treatment, []).append(key)
-    decided: dict[str, str] = {}
+    decided: dict[tuple[str, str], str] = {}
     try:
         with transaction.atomic():
             run = event_run(campaign, now=now)
-            for treatment_id, keys in sorted(by_treatment.items()):
-                decided.update(
-                    campaign_send_to(
+            activities = {treatment_id: _activity(run, treatment_id) for treatment_id in sorted(by_treatment)}
+            for found in rounds:
+                for treatment_id, keys in sorted(by_treatment.items()):
+                    occurrences = {key: found[key] for key in keys if key in found}
+                    if not occurrences:
+                        continue
+                    answer = campaign_send_to(
                         campaign,
-                        _activity(run, treatment_id, triggered_at=triggered_at),
-                        keys,
+                        activities[treatment_id],
+                        list(occurrences),
                         now=now,
                         expires_at=triggered_at + EXPIRY,
+                        occurrence=occurrences,
+                        start=triggered_at,
                     )
-                )
+                    decided.update({(key, occurrences[key]): status for key, status in answer.items()})
     except RunInvalid as error:  # a template the campaign names is gone: nothing can be sent
         logger.warning("Event campaign %s cannot send: %s", campaign.pk, error)
         return {}

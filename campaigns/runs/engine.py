@@ -14,6 +14,11 @@
   lease and enqueues itself again.
 - `campaign_runs_sweep` (every minute): open runs whose lease ran out (their worker died, or their
   task was lost) are enqueued again.
+
+Runs of EVENT campaigns (Campaign.frequency EVENT) are no segment-wide sends: their activities grow
+as events trigger them (campaigns.triggers), so the claim and the sweep leave them out. A run made
+for an EVENT version of a campaign that is no longer EVENT (updated to a schedule) is completed by
+its first step, unsent.
 """
 
 import time
@@ -32,6 +37,7 @@ from campaigns.models import (
     CampaignActivity,
     CampaignRun,
     CampaignState,
+    Frequency,
     RunState,
 )
 from campaigns.runs.plan import HOLDOUT, Plan, RunInvalid, plan_for, start_of_run, treatment_of, treatments_of
@@ -113,6 +119,7 @@ def _claim(run_id: str, now: datetime) -> str | None:
     token = uuid.uuid4().hex
     claimed = (
         CampaignRun.objects.filter(pk=run_id, state__in=OPEN)
+        .exclude(campaign__frequency=Frequency.EVENT)
         .filter(Q(lease_token="") | Q(lease_until__isnull=True) | Q(lease_until__lt=now))
         .update(state=RunState.EXECUTING, lease_until=now + LEASE, lease_token=token)
     )
@@ -144,6 +151,9 @@ def campaign_run_step(run_id: str, *, max_batches: int | None = None) -> bool:
         )
     except (RunInvalid, SegmentInvalid, ScheduleInvalid) as error:
         _fail(run, token, str(error), CampaignState.INVALID)
+        return True
+    if (plan.definition.get("Schedule") or {}).get("Frequency") == Frequency.EVENT:
+        _finish(run, token)  # an EVENT version's run: its messages were the triggers' to send
         return True
     activities = {a.treatment_id: a for a in run.activities.all()}
     ordered = members.order_by("key").values_list("key", "cohort_id")
@@ -252,14 +262,19 @@ def _fail(run: CampaignRun, token: str, reason: str, campaign_state: str) -> Non
 
 
 def campaign_runs_sweep(now: datetime | None = None) -> list[str]:
-    """Enqueue again the open runs whose lease ran out (a dead worker, a lost task); returns their ids."""
+    """Enqueue again the open runs whose lease ran out (a dead worker, a lost task) — never an EVENT
+    campaign's; returns their ids."""
     now = now or timezone.now()
     from campaigns.tasks import campaign_run
 
     with transaction.atomic():
-        stuck = CampaignRun.objects.filter(state__in=OPEN).filter(Q(lease_until__lt=now) | Q(lease_until__isnull=True))
+        stuck = (
+            CampaignRun.objects.filter(state__in=OPEN)
+            .exclude(campaign__frequency=Frequency.EVENT)
+            .filter(Q(lease_until__lt=now) | Q(lease_until__isnull=True))
+        )
         if is_postgresql():  # a run whose batch is still committing is locked: not stuck, and not waited for
-            stuck = stuck.select_for_update(skip_locked=True)
+            stuck = stuck.select_for_update(skip_locked=True, of=("self",))  # not the campaign rows
         stuck = list(stuck.values_list("id", flat=True)[:DUE_LIMIT])
         CampaignRun.objects.filter(pk__in=stuck).update(lease_token="", lease_until=now + GRACE)
         for run_id in stuck:
