@@ -41,6 +41,7 @@ from campaigns.models import (
 from campaigns.templates import TemplateInvalid
 from campaigns.templates import _inapp as inapp_content  # the in-app shape is the template's
 from campaigns.transports.custom import CustomUriInvalid, custom_uri_check
+from campaigns.treatments import treatments_of as allocation_of
 from engage.api.formats import iso8601
 from engage.webhooks import UrlRefused, check_url
 from projects.models import Project
@@ -90,9 +91,6 @@ ENDPOINT_TYPES = (
     "CUSTOM",
     "IN_APP",
 )
-# Members every treatment may override; the default treatment's are the campaign's top-level ones.
-OVERRIDABLE = ("MessageConfiguration", "TemplateConfiguration", "Schedule", "CustomDeliveryConfiguration")
-CONTENT = ("MessageConfiguration", "TemplateConfiguration")
 REQUEST_MEMBERS = (
     "Name",
     "Description",
@@ -544,7 +542,7 @@ def _definition(
             raise CampaignInvalid(
                 f"HoldoutPercent plus the treatments' SizePercent make {total}%; together they must not exceed 100."
             )
-    for treatment in treatments_of(out):
+    for treatment in allocation_of(out):
         where = "The campaign" if treatment["Id"] == "0" else f"AdditionalTreatments[{int(treatment['Id']) - 1}]"
         _check_treatment_content(treatment, where, frequency)
     if frequency == Frequency.EVENT and segment.segment_type != SegmentType.DIMENSIONAL:
@@ -784,35 +782,8 @@ def activity_response(activity: CampaignActivity) -> dict[str, Any]:
 
 
 def treatments_of(definition: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Every treatment of a definition, the default ("0") first, then "1".."4", each with
-    Id, SizePercent, Cohorts (its Endpoint.cohort_id range as (first, end), end excluded; the holdout
-    is [0, HoldoutPercent)), TreatmentName/TreatmentDescription when set, and the effective
-    MessageConfiguration, TemplateConfiguration, Schedule and CustomDeliveryConfiguration (its own,
-    else the campaign's; absent when neither has one). The content (MessageConfiguration and
-    TemplateConfiguration) is inherited only when the treatment sets neither, as the engine sends it."""
-    holdout = definition.get("HoldoutPercent") or 0
-    additional = definition.get("AdditionalTreatments") or []
-    default_size = 100 - holdout - sum(t.get("SizePercent") or 0 for t in additional)
-    parts = [
-        {
-            "Id": "0",
-            "SizePercent": default_size,
-            **{m: definition[m] for m in ("TreatmentName", "TreatmentDescription") if m in definition},
-        },
-        *({k: v for k, v in t.items() if k not in OVERRIDABLE} for t in additional),
-    ]
-    out = []
-    cohort = holdout
-    for part, own in zip(parts, [definition, *additional], strict=True):
-        treatment = dict(part)
-        treatment["Cohorts"] = (cohort, cohort + treatment["SizePercent"])
-        cohort += treatment["SizePercent"]
-        # Content comes as a pair: a treatment naming a message or a template inherits neither.
-        own_content = own.get("MessageConfiguration") is not None or own.get("TemplateConfiguration") is not None
-        for member in OVERRIDABLE:
-            inherit = own.get(member) is None and not (own_content and member in CONTENT)
-            value = definition.get(member) if inherit else own.get(member)
-            if value is not None:
-                treatment[member] = value
-        out.append(treatment)
-    return out
+    """campaigns.treatments.treatments_of (Id, SizePercent, Cohorts and the effective members), each
+    treatment with its TreatmentName and TreatmentDescription when set (the campaign's for "0")."""
+    own = {"0": definition, **{str(t.get("Id")): t for t in definition.get("AdditionalTreatments") or []}}
+    names = ("TreatmentName", "TreatmentDescription")
+    return [{**t, **{m: own[t["Id"]][m] for m in names if m in own[t["Id"]]}} for t in allocation_of(definition)]

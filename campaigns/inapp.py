@@ -8,7 +8,7 @@ answer is the endpoint's eligible in-app campaigns, each with its message, caps 
   started (StartTime IMMEDIATE or passed) and not ended (EndTime, if any, still ahead);
 - the endpoint is a member of the campaign's segment (pinned version honoured) — ACTIVE, and not
   opted out of all messages (OptOut ALL);
-- the endpoint's treatment by its cohort (the engine's allocation, campaigns.runs.plan): an endpoint
+- the endpoint's treatment by its cohort (campaigns.treatments, the engine's allocation): an endpoint
   in the holdout gets nothing from that campaign; a treatment's own members replace the campaign's;
 - the treatment's in-app message: MessageConfiguration.InAppMessage, else the content of
   TemplateConfiguration.InAppTemplate (the pinned Version, or the active one; in-app templates
@@ -34,9 +34,9 @@ from audience.compiler import SegmentInvalid
 from audience.models import Endpoint, OptOut, Segment, SegmentMember, SegmentType
 from audience.segments import definition_of, segment_condition
 from campaigns.models import Campaign, CampaignState, Frequency, TemplateType
-from campaigns.runs.plan import HOLDOUT, treatment_of, treatments_of
 from campaigns.schedule import ScheduleInvalid, end_of, first_start
 from campaigns.templates import TemplateInvalid, TemplateNotFound, template_get
+from campaigns.treatments import HOLDOUT, treatment_of, treatments_of
 from projects.models import ApplicationSettings, Project
 
 logger = logging.getLogger(__name__)

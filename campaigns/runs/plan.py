@@ -1,9 +1,8 @@
 """What a run needs to decide a batch, worked out once per step: the definition of the run's campaign
 version, the treatments and their cohorts, each treatment's messages, the limits and quiet time.
 
-Treatment allocation (the shared design): cohorts [0, HoldoutPercent) are the holdout; treatment "0"
-takes the next 100 - HoldoutPercent - ΣSizePercent cohorts, then each additional treatment, in Id
-order, its SizePercent cohorts.
+Treatment allocation is campaigns.treatments' (HOLDOUT, treatments_of and treatment_of are imported
+from here too).
 
 A campaign's MessageConfiguration is translated once into SendMessages' DirectMessageConfiguration
 shape, so campaigns.messages layers, templates and renders it as SendMessages does:
@@ -30,9 +29,9 @@ from campaigns.messages import (
 from campaigns.models import Campaign, CampaignVersion
 from campaigns.schedule import EARLIEST_OFFSET, offset_of, parse_hh_mm
 from campaigns.templates import TemplateInvalid, TemplateNotFound, template_get
+from campaigns.treatments import HOLDOUT, treatment_of, treatments_of  # noqa: F401 - the engine imports them from here
 from projects.models import ApplicationSettings, Project
 
-HOLDOUT = "HOLDOUT"
 # Channels a campaign sends through (no voice in campaigns: Pinpoint's VoiceTemplate "isn't supported
 # for campaigns"; IN_APP messages are fetched, not sent; CUSTOM goes by CustomDeliveryConfiguration).
 CAMPAIGN_CHANNELS = frozenset(CHANNEL_MESSAGE) - {"VOICE"}
@@ -41,42 +40,6 @@ PUSH_MEMBERS = {"ImageSmallIconUrl": "SmallImageIconUrl"}
 
 class RunInvalid(Exception):
     """The run cannot be made (its template is gone...): the run fails and the campaign is INVALID."""
-
-
-def treatments_of(definition: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Treatment "0" (the campaign's own members) and each additional treatment, in Id order, each
-    with its cohort range as "Cohorts": (first, end). A treatment's Schedule and
-    CustomDeliveryConfiguration default to the campaign's; its content (MessageConfiguration and
-    TemplateConfiguration) is the campaign's only when it sets neither."""
-    holdout = int(definition.get("HoldoutPercent") or 0)
-    extra = sorted(definition.get("AdditionalTreatments") or [], key=lambda t: int(t.get("Id") or 0))
-    default_size = max(0, 100 - holdout - sum(int(t.get("SizePercent") or 0) for t in extra))
-    members = ("MessageConfiguration", "TemplateConfiguration", "Schedule", "CustomDeliveryConfiguration")
-    treatments = [{"Id": "0", "SizePercent": default_size, **{m: definition.get(m) for m in members}}]
-    for t in extra:
-        treatment = {"Id": str(t.get("Id")), "SizePercent": int(t.get("SizePercent") or 0)}
-        for member in members:  # a treatment's own member overrides the campaign's
-            treatment[member] = t.get(member) or definition.get(member)
-        if t.get("MessageConfiguration") or t.get("TemplateConfiguration"):
-            # Its content is its own: a treatment naming only a template does not inherit the
-            # campaign's message (which would win over the template, member by member).
-            treatment["MessageConfiguration"] = t.get("MessageConfiguration")
-            treatment["TemplateConfiguration"] = t.get("TemplateConfiguration")
-        treatments.append(treatment)
-    first = holdout
-    for treatment in treatments:
-        treatment["Cohorts"] = (first, min(100, first + treatment["SizePercent"]))
-        first = treatment["Cohorts"][1]
-    return treatments
-
-
-def treatment_of(cohort: int, treatments: list[dict[str, Any]]) -> str | None:
-    """The treatment id of a cohort, HOLDOUT, or None (cohorts past the last treatment: none)."""
-    for treatment in treatments:
-        first, end = treatment["Cohorts"]
-        if first <= cohort < end:
-            return treatment["Id"]
-    return HOLDOUT if cohort < (treatments[0]["Cohorts"][0] if treatments else 0) else None
 
 
 def direct_config(config: Mapping[str, Any] | None) -> dict[str, Any]:
