@@ -1,6 +1,7 @@
 """The campaign engine end to end: scheduler tick → run → batches → Delivery rows → the SMTP sink."""
 # ruff: noqa: F811 - pytest fixtures imported from test_deliveries are parameters here
 
+import hashlib
 import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -12,7 +13,7 @@ from django.db.models import Count
 
 from audience.models import Endpoint, Event, cohort_of
 from audience.segments import segment_create
-from campaigns.deliveries import deliveries_send_batch
+from campaigns.deliveries import deliveries_send_batch, message_id_for
 from campaigns.models import (
     Campaign,
     CampaignActivity,
@@ -24,6 +25,7 @@ from campaigns.models import (
     RunState,
 )
 from campaigns.runs import campaign_run_step, campaign_runs_sweep, campaign_send_to, campaigns_start_due, engine
+from campaigns.runs.send import delivery_key, send_event_id
 from campaigns.schedule import first_start, run_begins
 from campaigns.templates import template_create, template_update
 from tests.campaigns.test_deliveries import email_channel, smtp_sink  # noqa: F401 - fixtures
@@ -519,3 +521,53 @@ def test_a_run_sends_the_campaign_version_it_was_made_for(project, pro, email_ch
         campaign_run_step(run_id)
 
     assert dict(Delivery.objects.values_list("endpoint_key", "subject")) == {"ann": "Hi Ann", "bob": "Hi Bob"}
+
+
+def test_campaign_send_to_sends_once_per_occurrence_within_the_caps(project, pro, email_channel):
+    endpoint(project, "ann")
+    campaign = make_campaign(project, pro, Limits={"Total": 2})
+    (run_id,) = campaigns_start_due(NOW)
+    activity = CampaignActivity.objects.get(run_id=run_id)
+
+    first = campaign_send_to(campaign, activity, ["ann"], now=NOW, occurrence="ev-1")
+    retried = campaign_send_to(campaign, activity, ["ann"], now=NOW, occurrence="ev-1")
+    second = campaign_send_to(campaign, activity, ["ann"], now=NOW, occurrence={"ann": "ev-2"})
+    third = campaign_send_to(campaign, activity, ["ann"], now=NOW, occurrence="ev-3")
+
+    assert (first, retried, second, third) == (
+        {"ann": "SUCCESS"},
+        {"ann": "SUCCESS"},
+        {"ann": "SUCCESS"},
+        {"ann": "CAMPAIGN_CAP"},
+    )
+    ids = set(Delivery.objects.values_list("message_id", flat=True))
+    assert ids == {
+        message_id_for(delivery_key(activity.id, "ann", occurrence), "news@example.com")
+        for occurrence in ("ev-1", "ev-2")
+    }
+    assert sorted(Event.objects.filter(event_type="_campaign.send").values_list("client_event_id", flat=True)) == [
+        f"{activity.id}:ann:ev-{n}" for n in (1, 2, 3)
+    ]
+    activity.refresh_from_db()
+    assert activity.execution_metrics == {"SUCCESS": 2, "CAMPAIGN_CAP": 1}
+
+
+def test_a_scheduled_runs_keys_have_no_occurrence(project, pro, email_channel):
+    endpoint(project, "ann")
+    campaign = make_campaign(project, pro)
+
+    run_all(campaign)
+
+    activity = CampaignActivity.objects.get()
+    row = Delivery.objects.get()
+    key = hashlib.sha256(f"{activity.id}:ann".encode()).hexdigest()[:32]  # as before occurrences
+    assert row.message_id == message_id_for(key, "news@example.com")
+    assert Event.objects.get(event_type="_campaign.send").client_event_id == f"{activity.id}:ann"
+
+
+def test_a_long_occurrence_id_fits_the_event_id_column():
+    event_id = send_event_id("a" * 32, "k" * 128, "o" * 128)
+
+    assert len(event_id) <= 128
+    assert event_id != send_event_id("a" * 32, "k" * 128, "o" * 127 + "p")
+    assert send_event_id("act", "ann", "ev-1") == "act:ann:ev-1"
