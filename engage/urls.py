@@ -9,6 +9,7 @@ from campaigns.api.message_urls import urlpatterns as messages_api
 from campaigns.api.phone_urls import urlpatterns as phone_api
 from campaigns.api.template_urls import urlpatterns as templates_api
 from engage.api.urls import fallback_urlpatterns
+from journeys.api.urls import urlpatterns as journeys_api
 from projects.api.urls import urlpatterns as projects_api
 
 # The Pinpoint wire layer: each app's api/urls.py, then the fallback that names unbuilt operations.
@@ -21,6 +22,7 @@ pinpoint_api = [
     *phone_api,
     *inapp_api,
     *campaigns_api,
+    *journeys_api,
     *fallback_urlpatterns,
 ]
 

@@ -1,0 +1,111 @@
+"""Pinpoint journey operations: CreateJourney, ListJourneys, GetJourney, UpdateJourney,
+DeleteJourney, UpdateJourneyState and GetJourneyRuns. The rules live in journeys.journeys."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from engage.api.errors import BadRequest, Conflict, NotFound
+from engage.api.formats import iso8601
+from engage.api.paging import paginate
+from journeys import journeys as service
+from journeys.definition import describe
+from journeys.models import Journey, JourneyRun
+from projects.api.mixins import ProjectScopedMixin
+from projects.models import Project
+
+
+@contextmanager
+def pinpoint_errors() -> Iterator[None]:
+    try:
+        yield
+    except service.JourneyInvalid as error:
+        raise BadRequest(describe(error.errors)) from None
+    except service.JourneyConflict as error:
+        raise Conflict(str(error)) from None
+
+
+def _body(request: Request, shape: str = "WriteJourneyRequest") -> dict:
+    if not isinstance(request.data, dict):
+        raise BadRequest(f"The request body must be a {shape} object.")
+    return request.data
+
+
+def journey_of(project: Project, journey_id: str) -> Journey:
+    journey = Journey.objects.filter(project=project, pk=journey_id).first()
+    if journey is None:
+        raise NotFound(f"Journey {journey_id[:64]} not found.")
+    return journey
+
+
+class JourneysView(ProjectScopedMixin, APIView):
+    """ListJourneys (oldest first, keyset pages), CreateJourney."""
+
+    def get(self, request: Request, application_id: str) -> Response:
+        items, token = paginate(
+            Journey.objects.filter(project=self.project),
+            page_size=request.query_params.get("page-size"),
+            token=request.query_params.get("token"),
+            order=("creation_date", "id"),
+        )
+        return Response({"Item": [service.journey_response(j) for j in items], "NextToken": token})
+
+    def post(self, request: Request, application_id: str) -> Response:
+        with pinpoint_errors():
+            journey = service.journey_create(self.project, _body(request), user=request.user)
+        return Response(service.journey_response(journey), status=status.HTTP_201_CREATED)
+
+
+class JourneyView(ProjectScopedMixin, APIView):
+    """GetJourney, UpdateJourney (409 when the state forbids the change), DeleteJourney."""
+
+    def get(self, request: Request, application_id: str, journey_id: str) -> Response:
+        return Response(service.journey_response(journey_of(self.project, journey_id)))
+
+    def put(self, request: Request, application_id: str, journey_id: str) -> Response:
+        journey = journey_of(self.project, journey_id)
+        with pinpoint_errors():
+            journey = service.journey_update(journey, _body(request), user=request.user)
+        return Response(service.journey_response(journey))
+
+    def delete(self, request: Request, application_id: str, journey_id: str) -> Response:
+        return Response(service.journey_delete(journey_of(self.project, journey_id)))
+
+
+class JourneyStateView(ProjectScopedMixin, APIView):
+    """UpdateJourneyState: ACTIVE (publish or resume), PAUSED, CANCELLED."""
+
+    def put(self, request: Request, application_id: str, journey_id: str) -> Response:
+        journey = journey_of(self.project, journey_id)
+        with pinpoint_errors():
+            journey = service.journey_set_state(
+                journey, _body(request, "JourneyStateRequest").get("State"), user=request.user
+            )
+        return Response(service.journey_response(journey))
+
+
+class JourneyRunsView(ProjectScopedMixin, APIView):
+    """GetJourneyRuns: one JourneyRunResponse per admission (segment read or the event run), oldest first."""
+
+    def get(self, request: Request, application_id: str, journey_id: str) -> Response:
+        journey = journey_of(self.project, journey_id)
+        items, token = paginate(
+            JourneyRun.objects.filter(journey=journey),
+            page_size=request.query_params.get("page-size"),
+            token=request.query_params.get("token"),
+            order=("creation_time", "id"),
+        )
+        runs = [
+            {
+                "CreationTime": iso8601(run.creation_time),
+                "LastUpdateTime": iso8601(run.last_update_time),
+                "RunId": run.pk,
+                "Status": run.status,
+            }
+            for run in items
+        ]
+        return Response({"Item": runs, "NextToken": token})
