@@ -27,6 +27,8 @@ SCHEDULES: tuple[Recurring, ...] = (
     Recurring(name="engage.deliveries_pace", func="campaigns.tasks.deliveries_pace_due", minutes=1),
     # Campaigns: due runs start; runs whose worker died (their lease ran out) are enqueued again.
     Recurring(name="engage.campaigns_tick", func="campaigns.tasks.campaigns_tick", minutes=1),
+    # Journeys: due admissions, paused and cancelled journeys' participants, due participants moved.
+    Recurring(name="engage.journeys_tick", func="journeys.tasks.journeys_tick", minutes=1),
     # Event streams with waiting events that are due (after a failure's backoff, or a lost task) ship.
     Recurring(name="engage.event_streams_sweep", func="audience.streams.tasks.streams_sweep", minutes=1),
 )
