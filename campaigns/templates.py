@@ -222,7 +222,9 @@ def _inapp_button(button: Mapping[str, Any], where: str) -> dict[str, Any]:
     return out
 
 
-def _inapp(request: Mapping[str, Any]) -> dict[str, Any]:
+def inapp_template_content(request: Mapping[str, Any]) -> dict[str, Any]:
+    """The checked in-app content (Content, CustomConfig, Layout) of a request, as an in-app template
+    stores it and an InAppMessage campaign sends it. Raises TemplateInvalid."""
     content: dict[str, Any] = {}
     if request.get("Content") is not None:
         items = request["Content"]
@@ -247,7 +249,7 @@ CONTENT_OF: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
     TemplateType.SMS: _sms,
     TemplateType.VOICE: _voice,
     TemplateType.PUSH: _push,
-    TemplateType.INAPP: _inapp,
+    TemplateType.INAPP: inapp_template_content,
 }
 
 
