@@ -13,7 +13,7 @@ DEV_STAMP := $(VENV)/.requirements-dev.stamp
 PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint bench clean
+.PHONY: help install run test lint bench clean assets
 
 help:
 	@echo "make run      start Engage (web server and worker) on http://127.0.0.1:$(PORT)/ until Ctrl-C"
@@ -21,6 +21,7 @@ help:
 	@echo "make lint     ruff check and ruff format --check"
 	@echo "make bench    run every bench/*.py"
 	@echo "make install  create or update .venv with the development requirements"
+	@echo "make assets   rebuild the journey editor's bundle (static/journeys/editor.js, .css) with Node.js"
 	@echo "make clean    remove .venv, caches and collected static files (var/ is kept)"
 
 $(VENV_CFG):
@@ -60,6 +61,11 @@ bench: $(DEV_STAMP)
 	@set -e; scripts="$$(ls bench/*.py 2>/dev/null || true)"; \
 	if [ -z "$$scripts" ]; then echo "No benchmarks yet: add one script per workload as bench/<name>.py."; exit 0; fi; \
 	for script in $$scripts; do echo "==> $$script"; PYTHONPATH=$(CURDIR) $(BIN)/python "$$script"; done
+
+# The journey editor's script is built from journeys/editor/ and committed, so only changing the
+# editor needs Node.js (npm ci installs the versions package-lock.json pins).
+assets:
+	cd journeys/editor && npm ci --no-audit --no-fund && npm run build
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles

@@ -1,8 +1,6 @@
-from django.urls import path
-
-from journeys import views
+from django.urls import include, path
 
 app_name = "journeys"
 urlpatterns = [
-    path("journeys/", views.journeys, name="journeys"),
+    path("", include("journeys.page_urls")),
 ]

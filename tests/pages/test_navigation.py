@@ -55,7 +55,13 @@ def test_feature_pages_show_snippets_for_the_current_project(client, user, proje
 
     assert f'ApplicationId="{project.id}"' in html or name == "campaigns:templates"
     assert 'endpoint_url="http://testserver/"' in html
-    built = ("audience:endpoints", "audience:segments", "campaigns:campaigns", "campaigns:templates")
+    built = (
+        "audience:endpoints",
+        "audience:segments",
+        "campaigns:campaigns",
+        "campaigns:templates",
+        "journeys:journeys",
+    )
     assert ("fake success" in html) == (name not in built)  # the not-built note only where it is true
 
 
