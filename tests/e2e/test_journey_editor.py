@@ -189,3 +189,49 @@ def test_keyboard_adds_moves_configures_and_deletes_activities(sign_in, user, pr
     assert set(journey.definition["Activities"]) == {"hello", "sms1"}
     assert journey.definition["Activities"]["hello"]["EMAIL"]["NextActivity"] == "sms1"
     assert journey.layout["hello"]["y"] > 0
+
+
+def test_a_yes_no_split_tests_an_earlier_emails_clicks_and_branches_by_handle(sign_in, user, project, segment, welcome):
+    template_create("SMS", "nudge", {"Body": "Still there?"})
+    page = sign_in(user)
+    page.goto("/journeys/new/")
+    page.get_by_label("Journey name").fill("Branches")
+    drop_from_palette(page, "Email", 420, 60)
+    drop_from_palette(page, "Yes/no split", 150, 260)
+    drop_from_palette(page, "SMS", 420, 440)
+    connect(page, "_entry", "next", "email1")
+    connect(page, "email1", "next", "conditionalsplit1")
+    connect(page, "conditionalsplit1", "true", "sms1")
+
+    node(page, "conditionalsplit1").click()
+    page.get_by_role("button", name="Add a condition").click()
+    page.get_by_label("Condition", exact=True).select_option(label="Message event of an earlier activity")
+    page.get_by_label("Activity", exact=True).select_option("email1")
+    page.get_by_label("Event", exact=True).select_option(label="clicked")
+    page.get_by_label("Evaluate").select_option(label="After a duration")
+    page.get_by_label("Duration").fill("2")
+    page.get_by_label("Unit").select_option(label="hours")
+    expect(page.get_by_label("No →")).to_have_value("")
+    page.get_by_role("button", name="Save").click()
+
+    expect(page.get_by_role("button", name="Publish")).to_be_visible()
+    journey = Journey.objects.get(project=project)
+    assert journey.definition["Activities"]["conditionalsplit1"] == {
+        "ConditionalSplit": {
+            "Condition": {
+                "Operator": "ALL",
+                "Conditions": [
+                    {
+                        "EventCondition": {
+                            "MessageActivity": "email1",
+                            "Dimensions": {"EventType": {"DimensionType": "INCLUSIVE", "Values": ["_email.click"]}},
+                        }
+                    }
+                ],
+            },
+            "EvaluationWaitTime": {"WaitFor": "PT2H"},
+            "TrueActivity": "sms1",
+        }
+    }
+    expect(page.locator('.react-flow__edge[data-id="conditionalsplit1:true"]')).to_have_count(1)
+    expect(page.locator("#outline-conditionalsplit1")).to_contain_text("Yes when _email.click of activity email1")
