@@ -9,6 +9,7 @@ from campaigns.messages import MessageSpec, Recipient, messages_send
 from campaigns.models import Delivery, DeliveryStatus
 from projects.models import Role
 from tests.campaigns import test_deliveries, test_transports_sms
+from tests.campaigns.recipients import make_endpoint
 from tests.campaigns.test_transports_sms import twilio_sms
 from tests.factories import MembershipFactory, UserFactory
 
@@ -467,7 +468,7 @@ def test_a_message_that_fails_to_render_is_a_permanent_failure_with_an_event(pin
 def test_queries_do_not_grow_with_the_recipients(project, smtp_sink):
     enable(project, "EMAIL", FromAddress="news@example.com", Identity="example.com")
     for i in range(30):
-        test_deliveries.make_endpoint(project, f"ep-{i}", f"user{i}@example.org")
+        make_endpoint(project, f"ep-{i}", f"user{i}@example.org")
     spec = MessageSpec(config={"EmailMessage": {"Body": "Hi {{Address}}"}, "DefaultMessage": {"Body": "x"}})
 
     def queries(count: int) -> int:

@@ -11,7 +11,7 @@ from aiosmtpd.controller import Controller
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
-from audience.models import Endpoint, Event, cohort_of
+from audience.models import Event
 from campaigns import deliveries
 from campaigns.channels import channel_update
 from campaigns.deliveries import (
@@ -23,6 +23,7 @@ from campaigns.deliveries import (
     deliveries_sweep,
 )
 from campaigns.models import Delivery, DeliveryStatus
+from tests.campaigns.recipients import make_endpoint
 
 
 class Sink:
@@ -72,21 +73,6 @@ def smtp_sink(settings):
 def email_channel(project):
     return channel_update(
         project, "EMAIL", {"Enabled": True, "FromAddress": "news@example.com", "Identity": "example.com"}, by="t"
-    )
-
-
-def make_endpoint(project, endpoint_id: str, address: str, **fields) -> Endpoint:
-    now = timezone.now()
-    fields.setdefault("channel_type", "EMAIL")
-    return Endpoint.objects.create(
-        project=project,
-        endpoint_id=endpoint_id,
-        key=endpoint_id.lower(),
-        address=address,
-        effective_date=now,
-        creation_date=now,
-        cohort_id=cohort_of(endpoint_id),
-        **fields,
     )
 
 

@@ -5,12 +5,14 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from audience.models import Endpoint, cohort_of
+from audience.models import Endpoint
 from audience.segments import segment_create
 from campaigns.inapp import inapp_messages
 from campaigns.models import Campaign, CampaignState, Frequency, TemplateType
 from campaigns.templates import template_create, template_update
 from projects.models import ApplicationSettings
+from tests.campaigns import recipients
+from tests.campaigns.recipients import pro_segment
 from tests.factories import MembershipFactory, ProjectFactory
 
 BANNER = {
@@ -28,24 +30,9 @@ BANNER = {
 TRIGGER = {"FilterType": "ENDPOINT", "Dimensions": {"EventType": {"DimensionType": "INCLUSIVE", "Values": ["open"]}}}
 
 
-def make_endpoint(project, endpoint_id: str, *, cohort: int | None = None, **fields) -> Endpoint:
-    now = timezone.now()
+def make_endpoint(project, endpoint_id: str, **fields) -> Endpoint:
     fields.setdefault("channel_type", "IN_APP")
-    return Endpoint.objects.create(
-        project=project,
-        endpoint_id=endpoint_id,
-        key=endpoint_id.lower(),
-        effective_date=now,
-        creation_date=now,
-        cohort_id=cohort_of(endpoint_id) if cohort is None else cohort,
-        **fields,
-    )
-
-
-def pro_segment(project):
-    return segment_create(
-        project, name="pro", dimensions={"Attributes": {"Plan": {"AttributeType": "INCLUSIVE", "Values": ["pro"]}}}
-    )
+    return recipients.make_endpoint(project, endpoint_id, **fields)
 
 
 def inapp_campaign(

@@ -9,7 +9,6 @@ import time_machine
 from django.utils import timezone
 
 from audience.models import Event
-from audience.segments import segment_create
 from audience.services import SystemEvent, events_record
 from campaigns.deliveries import deliveries_sweep
 from campaigns.models import (
@@ -25,7 +24,8 @@ from campaigns.models import (
 )
 from campaigns.runs import campaign_run_step, campaign_runs_sweep
 from campaigns.triggers import EXPIRY, campaign_trigger_send
-from tests.campaigns.test_deliveries import email_channel, free_port, make_endpoint, smtp_sink  # noqa: F401 (fixtures)
+from tests.campaigns.recipients import make_endpoint, pro_segment
+from tests.campaigns.test_deliveries import email_channel, free_port, smtp_sink  # noqa: F401 (fixtures)
 
 ADD_TO_CART = {
     "FilterType": "ENDPOINT",
@@ -35,12 +35,6 @@ ADD_TO_CART = {
 
 def iso(moment) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def pro_segment(project):
-    return segment_create(
-        project, name="pro", dimensions={"Attributes": {"Plan": {"AttributeType": "INCLUSIVE", "Values": ["pro"]}}}
-    )
 
 
 def event_campaign(project, segment, *, event_filter=None, schedule=None, **members) -> Campaign:
