@@ -1,5 +1,7 @@
 """Pinpoint journey operations: CreateJourney, ListJourneys, GetJourney, UpdateJourney,
-DeleteJourney, UpdateJourneyState and GetJourneyRuns. The rules live in journeys.journeys."""
+DeleteJourney, UpdateJourneyState, GetJourneyRuns and the execution metrics (the journey's and an
+activity's, overall or of one run). The rules live in journeys.journeys; the metrics are the
+engine's (journeys.engine), derived from its rows. Metrics answer in one page, as Pinpoint's do."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +16,7 @@ from engage.api.formats import iso8601
 from engage.api.paging import paginate
 from journeys import journeys as service
 from journeys.definition import describe
+from journeys.engine import journey_activity_metrics, journey_execution_metrics
 from journeys.models import Journey, JourneyRun
 from projects.api.mixins import ProjectScopedMixin
 from projects.models import Project
@@ -109,3 +112,48 @@ class JourneyRunsView(ProjectScopedMixin, APIView):
             for run in items
         ]
         return Response({"Item": runs, "NextToken": token})
+
+
+def _run_of(journey: Journey, run_id: str) -> JourneyRun:
+    run = JourneyRun.objects.filter(journey=journey, pk=run_id).first()
+    if run is None:
+        raise NotFound(f"Journey {journey.pk} has no run {run_id[:64]}.")
+    return run
+
+
+def _activity_of(journey: Journey, activity_id: str) -> str:
+    if activity_id not in (journey.definition.get("Activities") or {}):
+        raise NotFound(f"Journey {journey.pk} has no activity {activity_id[:128]}.")
+    return activity_id
+
+
+class JourneyExecutionMetricsView(ProjectScopedMixin, APIView):
+    """GetJourneyExecutionMetrics."""
+
+    def get(self, request: Request, application_id: str, journey_id: str) -> Response:
+        return Response(journey_execution_metrics(journey_of(self.project, journey_id)))
+
+
+class JourneyActivityMetricsView(ProjectScopedMixin, APIView):
+    """GetJourneyExecutionActivityMetrics."""
+
+    def get(self, request: Request, application_id: str, journey_id: str, activity_id: str) -> Response:
+        journey = journey_of(self.project, journey_id)
+        return Response(journey_activity_metrics(journey, _activity_of(journey, activity_id)))
+
+
+class JourneyRunMetricsView(ProjectScopedMixin, APIView):
+    """GetJourneyRunExecutionMetrics."""
+
+    def get(self, request: Request, application_id: str, journey_id: str, run_id: str) -> Response:
+        journey = journey_of(self.project, journey_id)
+        return Response(journey_execution_metrics(journey, run=_run_of(journey, run_id)))
+
+
+class JourneyRunActivityMetricsView(ProjectScopedMixin, APIView):
+    """GetJourneyRunExecutionActivityMetrics."""
+
+    def get(self, request: Request, application_id: str, journey_id: str, run_id: str, activity_id: str) -> Response:
+        journey = journey_of(self.project, journey_id)
+        run = _run_of(journey, run_id)
+        return Response(journey_activity_metrics(journey, _activity_of(journey, activity_id), run=run))
