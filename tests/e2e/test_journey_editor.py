@@ -235,3 +235,67 @@ def test_a_yes_no_split_tests_an_earlier_emails_clicks_and_branches_by_handle(si
     }
     expect(page.locator('.react-flow__edge[data-id="conditionalsplit1:true"]')).to_have_count(1)
     expect(page.locator("#outline-conditionalsplit1")).to_contain_text("Yes when _email.click of activity email1")
+
+
+def test_a_journey_made_through_the_api_reads_back_unchanged_after_saving_in_the_editor(
+    sign_in, user, project, segment, welcome
+):
+    request = {
+        "Name": "Everything",
+        "StartCondition": {"SegmentStartCondition": {"SegmentId": segment.pk}},
+        "RefreshFrequency": "PT6H",
+        "Limits": {"DailyCap": 3, "EndpointReentryCap": 2},
+        "QuietTime": {"Start": "22:00", "End": "07:00"},
+        "StartActivity": "hello",
+        "Activities": {
+            "hello": {"Description": "First", "EMAIL": {"TemplateName": "welcome", "NextActivity": "which"}},
+            "which": {
+                "MultiCondition": {
+                    "Branches": [
+                        {"Condition": {"SegmentCondition": {"SegmentId": segment.pk}}, "NextActivity": "text"},
+                        {
+                            "Condition": {
+                                "segmentDimensions": {
+                                    "Attributes": {"Plan": {"AttributeType": "INCLUSIVE", "Values": ["pro"]}}
+                                }
+                            },
+                            "NextActivity": "split",
+                        },
+                    ],
+                    "DefaultActivity": "later",
+                    "EvaluationWaitTime": {"WaitFor": "P1D"},
+                }
+            },
+            "text": {"SMS": {"TemplateName": "nudge", "TemplateVersion": "1"}},
+            "split": {
+                "RandomSplit": {
+                    "Branches": [
+                        {"Percentage": 20, "NextActivity": "push"},
+                        {"Percentage": 30, "NextActivity": "hold"},
+                        {"Percentage": 50},
+                    ]
+                }
+            },
+            "push": {"PUSH": {"TemplateName": "ping"}},
+            "hold": {"Holdout": {"Percentage": 5}},
+            "later": {"Wait": {"WaitTime": {"WaitUntil": "2031-01-01T09:00:00Z"}}},
+        },
+    }
+    template_create("SMS", "nudge", {"Body": "Still there?"})
+    template_create("PUSH", "ping", {"Default": {"Title": "Ping", "Body": "Hello"}})
+    journey = journey_create(project, request, user=user)
+    stored = journey.definition
+    page = sign_in(user)
+
+    page.goto(f"/journeys/{journey.pk}/")
+    expect(node(page, "split")).to_contain_text("Path 3 · 50%")
+    expect(page.locator('.react-flow__edge[data-id="which:default"]')).to_have_count(1)
+    page.get_by_role("button", name="Save").click()
+
+    expect(page.get_by_role("status").filter(has_text="Saved.")).to_be_visible()
+    journey.refresh_from_db()
+    assert journey.definition == stored
+    assert set(journey.layout) == {"_entry", *request["Activities"]}
+    columns = {activity: journey.layout[activity]["x"] for activity in journey.layout}
+    assert columns["_entry"] < columns["hello"] < columns["which"] < columns["text"] == columns["split"]
+    assert columns["split"] < columns["push"] == columns["hold"]
