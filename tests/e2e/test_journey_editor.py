@@ -185,6 +185,8 @@ def test_keyboard_adds_moves_configures_and_deletes_activities(sign_in, user, pr
     page.get_by_role("button", name="Save").click()
 
     expect(page.get_by_role("status").filter(has_text="Saved.")).to_be_visible()
+    expect(page.locator("#outline-hello")).to_contain_text("Then → sms1")  # the outline follows the save
+    expect(page.locator("#outline-hold")).to_have_count(0)
     journey.refresh_from_db()
     assert set(journey.definition["Activities"]) == {"hello", "sms1"}
     assert journey.definition["Activities"]["hello"]["EMAIL"]["NextActivity"] == "sms1"

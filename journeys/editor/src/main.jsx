@@ -91,6 +91,19 @@ function NodeBody({ id, data, page }) {
   );
 }
 
+// The server-rendered outline below the canvas, replaced by the saved journey's.
+async function refreshOutline() {
+  const outline = document.getElementById("outline");
+  if (!outline) return;
+  try {
+    const response = await fetch(window.location.href, { credentials: "same-origin" });
+    const fresh = new DOMParser().parseFromString(await response.text(), "text/html").getElementById("outline");
+    if (response.ok && fresh) outline.innerHTML = fresh.innerHTML;
+  } catch (_e) {
+    /* the outline stays as it was; reloading the page shows the saved journey */
+  }
+}
+
 function csrfHeaders(page) {
   return { "Content-Type": "application/json", "X-CSRFToken": page.csrfToken, Accept: "application/json" };
 }
@@ -246,6 +259,21 @@ function Editor({ page }) {
     [setNodes],
   );
 
+  // What was last saved (or loaded): leaving the page with other changes asks first.
+  const savedRef = useRef(null);
+  useEffect(() => {
+    const current = () => JSON.stringify(toDefinition(page.definition || {}, name, nodes, edges));
+    if (savedRef.current === null) savedRef.current = current();
+    const warn = (event) => {
+      if (!readOnly && savedRef.current !== current()) {
+        event.preventDefault();
+        event.returnValue = "";
+      }
+    };
+    window.addEventListener("beforeunload", warn);
+    return () => window.removeEventListener("beforeunload", warn);
+  }, [page, name, nodes, edges, readOnly]);
+
   const save = useCallback(async () => {
     const { definition, layout } = toDefinition(page.definition || {}, name, nodes, edges);
     setBusy(true);
@@ -257,11 +285,13 @@ function Editor({ page }) {
       return null;
     }
     showErrors([]);
+    savedRef.current = JSON.stringify({ definition, layout });
     if (result.payload.url && !page.journeyId) {
       window.location.assign(result.payload.url);
       return null;
     }
     setStatus({ text: "Saved.", kind: "ok" });
+    refreshOutline();
     return result.payload;
   }, [page, name, nodes, edges, showErrors]);
 
