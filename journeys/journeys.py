@@ -96,10 +96,8 @@ def _webhooks(definition: Mapping[str, Any]) -> set[str]:
     return {a["CUSTOM"]["DeliveryUri"] for a in activities if (a.get("CUSTOM") or {}).get("DeliveryUri")}
 
 
-def _checked(project: Project, request: Mapping[str, Any], *, publishing: bool, previous: Mapping[str, Any]) -> dict:
-    definition, errors = definition_check(
-        request, project=project, publishing=publishing, checked_uris=_webhooks(previous)
-    )
+def _checked(project: Project, request: Mapping[str, Any], *, publishing: bool) -> dict:
+    definition, errors = definition_check(request, project=project, publishing=publishing)
     if errors:
         raise JourneyInvalid(errors)
     return definition
@@ -122,6 +120,14 @@ def _publish(journey: Journey, *, now: datetime) -> None:
     journey.published_at = now
 
 
+def _locked_as_read(read: Journey) -> Journey:
+    """The journey's row, locked, if it is still as `read` (else JourneyConflict: it changed meanwhile)."""
+    locked = Journey.objects.select_for_update().get(pk=read.pk)
+    if (locked.state, locked.last_modified_date) != (read.state, read.last_modified_date):
+        raise JourneyConflict("The journey changed while this request was checked; send it again.")
+    return locked
+
+
 def journey_create(
     project: Project, request: Mapping[str, Any], *, user: object = None, layout: Mapping[str, Any] | None = None
 ) -> Journey:
@@ -129,7 +135,7 @@ def journey_create(
     and, when ACTIVE, publish it. Raises JourneyInvalid."""
     now = timezone.now()
     state = _requested_state(request) or JourneyState.DRAFT
-    definition = _checked(project, request, publishing=state == JourneyState.ACTIVE, previous={})
+    definition = _checked(project, request, publishing=state == JourneyState.ACTIVE)
     positions = _layout(layout)
     journey = Journey(
         project=project,
@@ -158,23 +164,35 @@ def journey_update(
     requested = _requested_state(request)
     positions = _layout(layout)
     now = timezone.now()
+    # Checked before the transaction: a new webhook's HEAD check is an HTTP call, never made while
+    # the journey's row is locked. The row must still be as read when it is written.
+    current = Journey.objects.select_related("project").get(pk=journey.pk)
+    merged = {**current.definition, **{m: request[m] for m in MEMBERS if m in request}}
+    merged = {m: v for m, v in merged.items() if v is not None}
+    if current.state in FINISHED:
+        raise JourneyConflict(f"The journey is {current.state}: it can no longer be changed.")
+    publishing = current.state in LIVE or requested == JourneyState.ACTIVE
+    definition, errors = definition_check(
+        merged, project=current.project, publishing=publishing, checked_uris=_webhooks(current.definition)
+    )
+    if current.state in LIVE:
+        if requested == JourneyState.DRAFT:
+            raise JourneyConflict(f"The journey is {current.state}: a published journey cannot go back to DRAFT.")
+        # Changed as sent and as stored (the same activities written differently are no change).
+        changed = [
+            m
+            for m in FROZEN
+            if merged.get(m) != current.definition.get(m) and definition.get(m) != current.definition.get(m)
+        ]
+        if changed:
+            raise JourneyConflict(
+                f"The journey is {current.state}: its {', '.join(changed)} cannot be changed once it is "
+                "published. Create a new journey (or copy this one) to change them."
+            )
+    if errors:
+        raise JourneyInvalid(errors)
     with transaction.atomic():
-        locked = Journey.objects.select_for_update().get(pk=journey.pk)
-        merged = {**locked.definition, **{m: request[m] for m in MEMBERS if m in request}}
-        merged = {m: v for m, v in merged.items() if v is not None}
-        if locked.state in FINISHED:
-            raise JourneyConflict(f"The journey is {locked.state}: it can no longer be changed.")
-        if locked.state in LIVE:
-            if requested == JourneyState.DRAFT:
-                raise JourneyConflict(f"The journey is {locked.state}: a published journey cannot go back to DRAFT.")
-            changed = [m for m in FROZEN if merged.get(m) != locked.definition.get(m)]
-            if changed:
-                raise JourneyConflict(
-                    f"The journey is {locked.state}: its {', '.join(changed)} cannot be changed once it is "
-                    "published. Create a new journey (or copy this one) to change them."
-                )
-        publishing = locked.state in LIVE or requested == JourneyState.ACTIVE
-        definition = _checked(locked.project, merged, publishing=publishing, previous=locked.definition)
+        locked = _locked_as_read(current)
         locked.name = definition["Name"]
         locked.definition = definition
         locked.segment_id = _segment_id(definition)
@@ -193,30 +211,32 @@ def journey_set_state(journey: Journey, state: str, *, user: object = None) -> J
     """UpdateJourneyState. ACTIVE publishes a DRAFT (checked as for publishing) or resumes a PAUSED
     journey; PAUSED pauses an ACTIVE one (its participants wait); CANCELLED stops an ACTIVE, PAUSED or
     CLOSED journey for good (no one new enters; the engine lets in-flight steps finish). Asking for
-    the state it is in changes nothing. Raises JourneyInvalid (400) for any other change."""
+    the state it is in changes nothing. Raises JourneyInvalid (400) for any other change, and
+    JourneyConflict if the journey changed while a publication was being checked."""
     if state not in SETTABLE_STATES:
         raise JourneyInvalid([("", "State must be ACTIVE, PAUSED or CANCELLED.")])
     now = timezone.now()
+    current = Journey.objects.select_related("project").get(pk=journey.pk)
+    if current.state == state:
+        return current
+    allowed = {
+        JourneyState.ACTIVE: (JourneyState.DRAFT, JourneyState.PAUSED),
+        JourneyState.PAUSED: (JourneyState.ACTIVE,),
+        JourneyState.CANCELLED: (JourneyState.ACTIVE, JourneyState.PAUSED, JourneyState.CLOSED),
+    }[state]
+    if current.state not in allowed:
+        hint = {
+            JourneyState.DRAFT: " Publish it first (State ACTIVE).",
+            JourneyState.CANCELLED: " Cancelling is permanent.",
+        }.get(current.state, "")
+        raise JourneyInvalid([("", f"A {current.state} journey cannot become {state}.{hint}")])
+    if current.state == JourneyState.DRAFT:  # checked before the transaction (webhook HEAD checks)
+        errors = journey_validate(current.definition, project=current.project, publishing=True)
+        if errors:
+            raise JourneyInvalid(errors)
     with transaction.atomic():
-        locked = Journey.objects.select_for_update().select_related("project").get(pk=journey.pk)
-        current = locked.state
-        if current == state:
-            return locked
-        allowed = {
-            JourneyState.ACTIVE: (JourneyState.DRAFT, JourneyState.PAUSED),
-            JourneyState.PAUSED: (JourneyState.ACTIVE,),
-            JourneyState.CANCELLED: (JourneyState.ACTIVE, JourneyState.PAUSED, JourneyState.CLOSED),
-        }[state]
-        if current not in allowed:
-            hint = {
-                JourneyState.DRAFT: " Publish it first (State ACTIVE).",
-                JourneyState.CANCELLED: " Cancelling is permanent.",
-            }.get(current, "")
-            raise JourneyInvalid([("", f"A {current} journey cannot become {state}.{hint}")])
-        if current == JourneyState.DRAFT:
-            errors = journey_validate(locked.definition, project=locked.project, publishing=True)
-            if errors:
-                raise JourneyInvalid(errors)
+        locked = _locked_as_read(current)
+        if current.state == JourneyState.DRAFT:
             _publish(locked, now=now)
         else:
             locked.state = state

@@ -10,13 +10,16 @@ from audience.segments import segment_create
 from campaigns.templates import template_create, template_delete
 from journeys.definition import parse_duration
 from journeys.journeys import (
+    JourneyConflict,
     JourneyInvalid,
+    _locked_as_read,
     journey_create,
     journey_response,
     journey_set_state,
     journey_update,
     journey_validate,
 )
+from journeys.models import Journey
 
 pytestmark = pytest.mark.django_db
 
@@ -218,3 +221,22 @@ def test_durations(text, length):
 def test_not_durations(text):
     with pytest.raises(ValueError):
         parse_duration(text)
+
+
+def test_an_active_journeys_activities_written_differently_are_no_change(project, segment):
+    activities = {"mail": mail("wait"), "wait": {"Wait": {"WaitTime": {"WaitUntil": "2030-01-01T00:00:00Z"}}}}
+    journey = journey_set_state(journey_create(project, definition(segment, activities)), "ACTIVE")
+
+    updated = journey_update(journey, {"Name": "Renamed", "Activities": activities})
+
+    assert updated.definition["Activities"]["wait"]["Wait"]["WaitTime"] == {"WaitUntil": "2030-01-01T00:00:00.000Z"}
+    assert updated.name == "Renamed"
+
+
+def test_an_update_refuses_a_journey_changed_since_it_was_read(project, segment):
+    journey = journey_create(project, definition(segment, {"mail": mail()}))
+    stale = Journey.objects.get(pk=journey.pk)
+    journey_update(journey, {"Name": "First"})
+
+    with pytest.raises(JourneyConflict):
+        _locked_as_read(stale)
