@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from audience.api.serializers import endpoint_responses
@@ -48,7 +48,6 @@ ADVANCE_SECONDS = 20.0  # journey_advance's time box; the tick or a task continu
 MAX_HOPS = 200  # activities one participant may pass in one batch (journeys are acyclic; ≤ 40 activities)
 SEND_EVENT = "_journey.send"
 EVENT_ID_LENGTH = 128
-PARTICIPANT_FIELDS = ["activity_id", "state", "next_at", "context", "lease_until", "lease_token", "updated_at"]
 
 
 class LeaseLost(Exception):
@@ -301,13 +300,8 @@ class Pass:
 
     # -- the batch's one transaction -------------------------------------------------------------
     def write(self, token: str) -> None:
-        now = self.now
-        for p in self.participants:
-            p.lease_until, p.lease_token, p.updated_at = None, "", now
         with transaction.atomic():
-            held = JourneyParticipant.objects.filter(lease_token=token, state=ParticipantState.ACTIVE)
-            updated = held.bulk_update(self.participants, PARTICIPANT_FIELDS)
-            if updated != len(self.participants):
+            if participants_write(self.participants, token, now=self.now) != len(self.participants):
                 raise LeaseLost(token)
             if self.steps:
                 JourneyStep.objects.bulk_create(self.steps, batch_size=1000, ignore_conflicts=True)
@@ -327,6 +321,46 @@ class Pass:
                     enqueue_on_commit(deliveries_send, *ids[start : start + SEND_BATCH])
 
 
+def participants_write(participants: list[JourneyParticipant], token: str, *, now: datetime) -> int:
+    """Write the participants' activity, state, next_at and context, releasing their lease — only
+    rows `token` still holds: one UPDATE … FROM (VALUES …) a BATCH_SIZE (Django's bulk_update
+    builds a CASE per row and field, quadratic in the batch). Returns how many rows it wrote."""
+    table = connection.ops.quote_name(JourneyParticipant._meta.db_table)
+    fields = {name: JourneyParticipant._meta.get_field(name) for name in ("next_at", "context", "updated_at")}
+    pg = is_postgresql()
+    jsonb, stamp = ("::jsonb", "::timestamptz") if pg else ("", "")
+    written = 0
+    for start in range(0, len(participants), BATCH_SIZE):
+        chunk = participants[start : start + BATCH_SIZE]
+        params: list[Any] = [fields["updated_at"].get_db_prep_save(now, connection)]  # SET's, before VALUES
+        for p in chunk:
+            params += [
+                p.id,
+                p.activity_id,
+                p.state,
+                fields["next_at"].get_db_prep_save(p.next_at, connection),
+                fields["context"].get_db_prep_save(p.context, connection),
+            ]
+        params += [token, ParticipantState.ACTIVE]
+        values = ", ".join(["(%s, %s, %s, %s, %s)"] * len(chunk))
+        sql = (
+            f"UPDATE {table} SET activity_id = v.activity_id, state = v.state, next_at = v.next_at{stamp}, "
+            f"context = v.context{jsonb}, lease_until = NULL, lease_token = '', updated_at = %s "
+            f"FROM (VALUES {values}) AS v(id, activity_id, state, next_at, context) "
+            f"WHERE {table}.id = v.id AND {table}.lease_token = %s AND {table}.state = %s"
+        )
+        if not pg:  # SQLite names VALUES columns column1…: the alias list is PostgreSQL's
+            sql = sql.replace("AS v(id, activity_id, state, next_at, context)", "AS v")
+            for number, name in enumerate(("id", "activity_id", "state", "next_at", "context"), start=1):
+                sql = sql.replace(f"v.{name}", f"v.column{number}")
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            written += cursor.rowcount
+    for p in participants:
+        p.lease_until, p.lease_token, p.updated_at = None, "", now
+    return written
+
+
 def bucket(participant_id: int, activity_id: str) -> int:
     """A stable number in [0, 100) for a participant at an activity (random splits, holdouts)."""
     return int(hashlib.sha256(f"{participant_id}:{activity_id}".encode()).hexdigest()[:8], 16) % 100
@@ -337,8 +371,8 @@ def send_event_id(participant_id: int, activity_id: str) -> str:
     return ident if len(ident) <= EVENT_ID_LENGTH else hashlib.sha256(ident.encode()).hexdigest()
 
 
-def claim(journey_id: str, *, now: datetime, size: int = BATCH_SIZE) -> tuple[str, list[JourneyParticipant]]:
-    """Lease up to `size` due ACTIVE participants of the journey for a new claim token."""
+def claim(journey_id: str, *, now: datetime, size: int | None = None) -> tuple[str, list[JourneyParticipant]]:
+    """Lease up to `size` (BATCH_SIZE) due ACTIVE participants of the journey for a new claim token."""
     token = uuid.uuid4().hex
     due = (
         JourneyParticipant.objects.filter(journey_id=journey_id, state=ParticipantState.ACTIVE, next_at__lte=now)
@@ -348,7 +382,7 @@ def claim(journey_id: str, *, now: datetime, size: int = BATCH_SIZE) -> tuple[st
     with transaction.atomic():
         if is_postgresql():
             due = due.select_for_update(skip_locked=True)
-        ids = list(due.values_list("id", flat=True)[:size])
+        ids = list(due.values_list("id", flat=True)[: size or BATCH_SIZE])
         if not ids:
             return token, []
         JourneyParticipant.objects.filter(id__in=ids, state=ParticipantState.ACTIVE).exclude(
@@ -396,5 +430,10 @@ def journey_advance(journey_id: str, *, now: datetime | None = None, max_batches
             return moved
         moved += n
         batches += 1
-        if time.monotonic() >= deadline or (max_batches is not None and batches >= max_batches):
+        if max_batches is not None and batches >= max_batches:
+            return moved
+        if time.monotonic() >= deadline:  # the rest in a task of its own (and the next tick)
+            from journeys.tasks import journey_advance_task
+
+            enqueue_on_commit(journey_advance_task, journey_id)
             return moved
