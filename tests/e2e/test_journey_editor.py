@@ -14,6 +14,8 @@ from campaigns.templates import template_create
 from journeys.engine import journeys_tick
 from journeys.journeys import journey_create
 from journeys.models import Journey, JourneyState
+from projects.models import Role
+from tests.factories import MembershipFactory
 
 pytestmark = pytest.mark.e2e
 
@@ -301,3 +303,57 @@ def test_a_journey_made_through_the_api_reads_back_unchanged_after_saving_in_the
     columns = {activity: journey.layout[activity]["x"] for activity in journey.layout}
     assert columns["_entry"] < columns["hello"] < columns["which"] < columns["text"] == columns["split"]
     assert columns["split"] < columns["push"] == columns["hold"]
+
+
+def test_pause_resume_and_cancel_a_published_journey(sign_in, user, project, segment, welcome):
+    journey = journey_create(
+        project,
+        {
+            "Name": "Running",
+            "StartCondition": {"SegmentStartCondition": {"SegmentId": segment.pk}},
+            "RefreshFrequency": "PT1H",
+            "StartActivity": "hello",
+            "Activities": {"hello": {"EMAIL": {"TemplateName": "welcome"}}},
+            "State": "ACTIVE",
+        },
+        user=user,
+    )
+    page = sign_in(user)
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.goto(f"/journeys/{journey.pk}/")
+    expect(page.get_by_role("button", name="Save")).to_have_count(0)  # an active journey's canvas is read-only
+    expect(page.get_by_role("navigation", name="Activity types")).to_have_count(0)
+
+    page.get_by_role("button", name="Pause").click()
+    expect(page.get_by_role("button", name="Resume")).to_be_visible()
+    journey.refresh_from_db()
+    assert journey.state == JourneyState.PAUSED
+    page.get_by_role("button", name="Resume").click()
+    expect(page.get_by_role("button", name="Pause")).to_be_visible()
+    journey.refresh_from_db()
+    assert journey.state == JourneyState.ACTIVE
+    page.get_by_role("button", name="Cancel journey").click()
+
+    expect(page.get_by_role("status")).to_contain_text("Journey cancelled.")
+    expect(page.get_by_role("button", name="Pause")).to_have_count(0)
+    journey.refresh_from_db()
+    assert journey.state == JourneyState.CANCELLED
+
+
+def test_a_viewer_sees_the_canvas_without_changing_it(sign_in, project, segment, welcome):
+    viewer = MembershipFactory(project=project, role=Role.VIEWER).user
+    journey = journey_create(
+        project,
+        {"Name": "Look", "StartActivity": "hello", "Activities": {"hello": {"EMAIL": {"TemplateName": "welcome"}}}},
+    )
+    page = sign_in(viewer)
+
+    page.goto(f"/journeys/{journey.pk}/")
+    node(page, "hello").click()
+
+    expect(page.get_by_label("Template", exact=True)).to_be_disabled()
+    expect(page.get_by_role("button", name="Save")).to_have_count(0)
+    expect(page.get_by_role("navigation", name="Activity types")).to_have_count(0)
+    node(page, "hello").focus()
+    page.keyboard.press("Delete")
+    expect(node(page, "hello")).to_have_count(1)

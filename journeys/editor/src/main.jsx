@@ -243,20 +243,23 @@ function Editor({ page }) {
     if (picked.length === 1) setSelectedId(picked[0].id);
   }, []);
 
+  // Errors naming an activity on the canvas go on it; the rest (the journey's own members, or an
+  // activity id the canvas does not have) are listed above the canvas.
   const showErrors = useCallback(
     (errors) => {
+      const onCanvas = new Set(nodes.map((n) => n.id));
       const byActivity = {};
       const general = [];
       for (const [activity, message] of errors || []) {
-        if (activity && activity !== ENTRY) byActivity[activity] = byActivity[activity] ? `${byActivity[activity]} ${message}` : message;
-        else general.push(message);
+        if (activity && onCanvas.has(activity) && activity !== ENTRY) {
+          byActivity[activity] = byActivity[activity] ? `${byActivity[activity]} ${message}` : message;
+        } else general.push(activity ? `Activity ${activity}: ${message}` : message);
       }
       setNodes((all) => all.map((n) => ({ ...n, data: { ...n.data, error: byActivity[n.id] || undefined } })));
       setGeneralErrors(general);
-      const count = (errors || []).length;
-      return count;
+      return (errors || []).length;
     },
-    [setNodes],
+    [nodes, setNodes],
   );
 
   // What was last saved (or loaded): leaving the page with other changes asks first.
