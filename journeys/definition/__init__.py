@@ -15,6 +15,7 @@ from typing import Any
 from audience.models import SegmentType
 from campaigns import schedule as sched
 from journeys.definition import activities as act
+from journeys.definition.activities import activity_targets, activity_type
 from journeys.definition.graph import graph_errors
 from journeys.definition.values import (
     TIMEZONES,
@@ -29,6 +30,7 @@ from journeys.definition.values import (
     obj,
     parse_duration,
     string,
+    time_string,
     timestamp,
 )
 from projects.models import Project
@@ -64,6 +66,16 @@ MEMBERS = (
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@-]+$")
 
 Errors = list[tuple[str, str]]
+__all__ = [
+    "MEMBERS",
+    "JourneyInvalid",
+    "activity_targets",
+    "activity_type",
+    "definition_check",
+    "describe",
+    "journey_validate",
+    "parse_duration",
+]
 
 
 class JourneyInvalid(Exception):
@@ -204,7 +216,7 @@ def _closed_days(value: object) -> dict[str, Any]:
             if rule.get("Name") is not None:
                 entry["Name"] = string(rule["Name"], f"{where}[{i}].Name", limit=255)
             for member in ("StartDateTime", "EndDateTime"):
-                entry[member] = timestamp(rule.get(member), f"{where}[{i}].{member}")
+                entry[member] = time_string(rule.get(member), f"{where}[{i}].{member}")
             if instant(entry["EndDateTime"], "") <= instant(entry["StartDateTime"], ""):
                 raise Bad(f"{where}[{i}].EndDateTime must be after its StartDateTime.")
             kept.append(entry)
@@ -293,7 +305,8 @@ def definition_check(
     errors.extend(("", m) for m in _together(out))
     if publishing:
         malformed = {a for a, _ in errors if a}
-        graph_errors(out, lambda activity_id, message: errors.append((activity_id, message)), skip=malformed)
+        refused = {m for m in given if m not in out}  # sent but refused: already reported
+        graph_errors(out, lambda activity_id, message: errors.append((activity_id, message)), skip=malformed | refused)
     return out, errors
 
 
@@ -317,17 +330,3 @@ def journey_validate(definition: Mapping[str, Any], *, project: Project, publish
     With `publishing`, also the graph: one start, targets that exist, reachability, no loops,
     branch percentages, complete activities. Webhook DeliveryUris are HEAD-checked."""
     return definition_check(definition, project=project, publishing=publishing)[1]
-
-
-__all__ = [
-    "MEMBERS",
-    "JourneyInvalid",
-    "activity_targets",
-    "activity_type",
-    "definition_check",
-    "describe",
-    "journey_validate",
-    "parse_duration",
-]
-activity_targets = act.activity_targets
-activity_type = act.activity_type

@@ -15,14 +15,13 @@ from campaigns.transports.custom import CustomUriInvalid, custom_uri_check
 from journeys.definition.values import (
     Bad,
     at,
-    boolean,
     duration,
     enum,
     integer,
     listed,
     obj,
     string,
-    timestamp,
+    time_string,
 )
 from projects.models import Project
 
@@ -187,7 +186,7 @@ def wait_time(value: object, where: str) -> dict[str, str]:
         raise Bad(f"{where} needs exactly one of WaitFor (a duration such as PT1H) or WaitUntil (a timestamp).")
     if kinds[0] == "WaitFor":
         return {"WaitFor": duration(given["WaitFor"], f"{where}.WaitFor", minimum=timedelta(seconds=1))}
-    return {"WaitUntil": timestamp(given["WaitUntil"], f"{where}.WaitUntil")}
+    return {"WaitUntil": time_string(given["WaitUntil"], f"{where}.WaitUntil")}
 
 
 # --- activities ----------------------------------------------------------------------------------
@@ -255,6 +254,15 @@ def _gather(out: dict[str, Any], report: Report, *checks: Callable[[], Mapping[s
     return out
 
 
+def _try(report: Report, check: Callable[..., Any], *args: Any) -> Any:
+    """check(*args), or None when it refuses (reported)."""
+    try:
+        return check(*args)
+    except Bad as error:
+        report(str(error))
+        return None
+
+
 def _message(kind: str, given: Mapping[str, Any], where: str, context: Context, report: Report) -> dict[str, Any]:
     def config() -> dict[str, Any]:
         if given.get("MessageConfig") is None:
@@ -285,17 +293,10 @@ def _custom_delivery(given: Mapping[str, Any], where: str, context: Context) -> 
 
 
 def _wait(given: Mapping[str, Any], where: str, report: Report) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    try:
-        out.update(_next(given, "NextActivity", where))
-    except Bad as error:
-        report(str(error))
-    if given.get("WaitTime") is not None:
-        try:
-            out["WaitTime"] = wait_time(given["WaitTime"], f"{where}.WaitTime")
-        except Bad as error:
-            report(str(error))
-    return out
+    def waiting() -> dict[str, Any]:
+        return {} if given.get("WaitTime") is None else {"WaitTime": wait_time(given["WaitTime"], f"{where}.WaitTime")}
+
+    return _gather({}, report, lambda: _next(given, "NextActivity", where), waiting)
 
 
 def _evaluation_wait(given: Mapping[str, Any], where: str) -> dict[str, Any]:
@@ -305,99 +306,76 @@ def _evaluation_wait(given: Mapping[str, Any], where: str) -> dict[str, Any]:
 
 
 def _conditional_split(given: Mapping[str, Any], where: str, context: Context, report: Report) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for member in ("TrueActivity", "FalseActivity"):
-        try:
-            out.update(_next(given, member, where))
-        except Bad as error:
-            report(str(error))
-    try:
-        out.update(_evaluation_wait(given, where))
-    except Bad as error:
-        report(str(error))
-    if given.get("Condition") is None:
-        return out
-    try:
-        condition = obj(given["Condition"], f"{where}.Condition")
+    def condition() -> dict[str, Any]:
+        if given.get("Condition") is None:
+            return {}
+        raw = obj(given["Condition"], f"{where}.Condition")
         kept: dict[str, Any] = {}
-        if condition.get("Operator") is not None:
-            kept["Operator"] = enum(condition["Operator"], f"{where}.Condition.Operator", ("ALL", "ANY"))
-        kept["Conditions"] = []
-        for i, raw in enumerate(listed(condition.get("Conditions") or [], f"{where}.Condition.Conditions")):
-            try:
-                kept["Conditions"].append(simple_condition(raw, f"{where}.Condition.Conditions[{i}]", context))
-            except Bad as error:
-                report(str(error))
-        out["Condition"] = kept
-    except Bad as error:
-        report(str(error))
-    return out
+        if raw.get("Operator") is not None:
+            kept["Operator"] = enum(raw["Operator"], f"{where}.Condition.Operator", ("ALL", "ANY"))
+        here = f"{where}.Condition.Conditions"
+        conditions = listed(raw.get("Conditions") or [], here)
+        checked = [_try(report, simple_condition, c, f"{here}[{i}]", context) for i, c in enumerate(conditions)]
+        kept["Conditions"] = [c for c in checked if c is not None]
+        return {"Condition": kept}
+
+    return _gather(
+        {},
+        report,
+        lambda: _next(given, "TrueActivity", where),
+        lambda: _next(given, "FalseActivity", where),
+        lambda: _evaluation_wait(given, where),
+        condition,
+    )
+
+
+def _branches(
+    given: Mapping[str, Any], where: str, check: Callable[[object, str], dict[str, Any]], limit: int, report: Report
+) -> dict[str, Any]:
+    """Branches: a list of at most `limit` (more is reported, not cut), each checked by `check`."""
+    branches = listed(given.get("Branches") or [], f"{where}.Branches")
+    if len(branches) > limit:
+        paths = " (five paths with DefaultActivity)" if limit == MAX_MULTI_BRANCHES else ""
+        report(f"{where}.Branches has {len(branches)} branches; the limit is {limit}{paths}.")
+    checked = [_try(report, check, raw, f"{where}.Branches[{i}]") for i, raw in enumerate(branches)]
+    return {"Branches": [b for b in checked if b is not None]}
 
 
 def _multi_condition(given: Mapping[str, Any], where: str, context: Context, report: Report) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for check in (lambda: _next(given, "DefaultActivity", where), lambda: _evaluation_wait(given, where)):
-        try:
-            out.update(check())
-        except Bad as error:
-            report(str(error))
-    try:
-        branches = listed(given.get("Branches") or [], f"{where}.Branches")
-    except Bad as error:
-        report(str(error))
+    def branch(raw: object, here: str) -> dict[str, Any]:
+        body = obj(raw, here)
+        out = _next(body, "NextActivity", here)
+        if body.get("Condition") is not None:
+            out["Condition"] = simple_condition(body["Condition"], f"{here}.Condition", context)
         return out
-    if len(branches) > MAX_MULTI_BRANCHES:
-        report(
-            f"{where}.Branches has {len(branches)} branches; the limit is {MAX_MULTI_BRANCHES} "
-            "(five paths with DefaultActivity)."
-        )
-    out["Branches"] = []
-    for i, raw in enumerate(branches):
-        here = f"{where}.Branches[{i}]"
-        try:
-            branch = obj(raw, here)
-            kept = _next(branch, "NextActivity", here)
-            if branch.get("Condition") is not None:
-                kept["Condition"] = simple_condition(branch["Condition"], f"{here}.Condition", context)
-            out["Branches"].append(kept)
-        except Bad as error:
-            report(str(error))
-    return out
+
+    return _gather(
+        {},
+        report,
+        lambda: _next(given, "DefaultActivity", where),
+        lambda: _evaluation_wait(given, where),
+        lambda: _branches(given, where, branch, MAX_MULTI_BRANCHES, report),
+    )
 
 
 def _random_split(given: Mapping[str, Any], where: str, report: Report) -> dict[str, Any]:
-    try:
-        branches = listed(given.get("Branches") or [], f"{where}.Branches")
-    except Bad as error:
-        report(str(error))
-        return {}
-    if len(branches) > MAX_RANDOM_BRANCHES:
-        report(f"{where}.Branches has {len(branches)} branches; the limit is {MAX_RANDOM_BRANCHES}.")
-    out: dict[str, Any] = {"Branches": []}
-    for i, raw in enumerate(branches):
-        here = f"{where}.Branches[{i}]"
-        try:
-            branch = obj(raw, here)
-            kept = _next(branch, "NextActivity", here)
-            if branch.get("Percentage") is not None:
-                kept["Percentage"] = integer(branch["Percentage"], f"{here}.Percentage", 0, 100)
-            out["Branches"].append(kept)
-        except Bad as error:
-            report(str(error))
-    return out
+    def branch(raw: object, here: str) -> dict[str, Any]:
+        body = obj(raw, here)
+        out = _next(body, "NextActivity", here)
+        if body.get("Percentage") is not None:
+            out["Percentage"] = integer(body["Percentage"], f"{here}.Percentage", 0, 100)
+        return out
+
+    return _gather({}, report, lambda: _branches(given, where, branch, MAX_RANDOM_BRANCHES, report))
 
 
 def _holdout(given: Mapping[str, Any], where: str, report: Report) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for check in (
+    return _gather(
+        {},
+        report,
         lambda: _next(given, "NextActivity", where),
         lambda: {"Percentage": integer(given.get("Percentage"), f"{where}.Percentage", 0, 100)},
-    ):
-        try:
-            out.update(check())
-        except Bad as error:
-            report(str(error))
-    return out
+    )
 
 
 def activity(value: object, context: Context, report: Report) -> dict[str, Any]:
@@ -443,6 +421,3 @@ def activity(value: object, context: Context, report: Report) -> dict[str, Any]:
     else:
         out[kind] = _holdout(body, kind, report)
     return out
-
-
-__all__ = ["activity", "activity_targets", "activity_type", "boolean", "event_filter", "segment_reference"]

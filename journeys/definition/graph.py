@@ -84,16 +84,19 @@ def _cycle_from(start: str, edges: Mapping[str, list[str]]) -> list[str] | None:
 
 def graph_errors(definition: Mapping[str, Any], report: Report, *, skip: set[str] | frozenset = frozenset()) -> None:
     """Report every reason the journey cannot be published; `definition` holds the well-formed
-    members (activities in `skip` had members refused, so their completeness is not judged again)."""
+    members. `skip` names activities and journey members already refused: their completeness is not
+    judged again."""
     activities: Mapping[str, Any] = definition.get("Activities") or {}
     start = definition.get("StartActivity")
-    if not definition.get("StartCondition"):
+    if not definition.get("StartCondition") and "StartCondition" not in skip:
         report("", "StartCondition is required to publish: a SegmentStartCondition or an EventStartCondition.")
     if not activities:
-        report("", "A journey needs at least one activity to be published.")
+        if "Activities" not in skip:
+            report("", "A journey needs at least one activity to be published.")
         return
     if not start:
-        report("", "StartActivity is required to publish: the id of the journey's first activity.")
+        if "StartActivity" not in skip:
+            report("", "StartActivity is required to publish: the id of the journey's first activity.")
     elif start not in activities:
         report("", f"StartActivity names {start}, which is not an activity of this journey.")
         start = None

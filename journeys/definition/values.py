@@ -114,8 +114,14 @@ def instant(value: object, where: str, *, tz: timezone = UTC) -> datetime:
 
 
 def timestamp(value: object, where: str, *, tz: timezone = UTC) -> str:
-    """A timestamp member as Pinpoint answers it (UTC, milliseconds, Z)."""
+    """A timestamp-typed member (JourneySchedule's) as Pinpoint answers it (UTC, milliseconds, Z)."""
     return iso8601(instant(value, where, tz=tz))  # type: ignore[return-value]
+
+
+def time_string(value: object, where: str) -> str:
+    """A string member holding an ISO-8601 time (WaitUntil, ClosedDays): checked, kept as written."""
+    instant(value, where)
+    return value  # type: ignore[return-value]
 
 
 def hh_mm(value: object, where: str) -> str:

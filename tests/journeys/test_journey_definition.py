@@ -224,13 +224,21 @@ def test_not_durations(text):
 
 
 def test_an_active_journeys_activities_written_differently_are_no_change(project, segment):
-    activities = {"mail": mail("wait"), "wait": {"Wait": {"WaitTime": {"WaitUntil": "2030-01-01T00:00:00Z"}}}}
-    journey = journey_set_state(journey_create(project, definition(segment, activities)), "ACTIVE")
+    pinned = {"mail": {"EMAIL": {"TemplateName": "welcome", "TemplateVersion": 1}}}
+    journey = journey_set_state(journey_create(project, definition(segment, pinned)), "ACTIVE")
 
-    updated = journey_update(journey, {"Name": "Renamed", "Activities": activities})
+    updated = journey_update(journey, {"Name": "Renamed", "Activities": pinned})
 
-    assert updated.definition["Activities"]["wait"]["Wait"]["WaitTime"] == {"WaitUntil": "2030-01-01T00:00:00.000Z"}
+    assert updated.definition["Activities"]["mail"]["EMAIL"]["TemplateVersion"] == "1"
     assert updated.name == "Renamed"
+
+
+def test_time_strings_are_kept_as_written(project, segment):
+    activities = {"mail": mail("wait"), "wait": {"Wait": {"WaitTime": {"WaitUntil": "2030-01-01T10:00:00+02:00"}}}}
+
+    journey = journey_create(project, definition(segment, activities))
+
+    assert journey_response(journey)["Activities"]["wait"] == activities["wait"]
 
 
 def test_an_update_refuses_a_journey_changed_since_it_was_read(project, segment):
@@ -240,3 +248,13 @@ def test_an_update_refuses_a_journey_changed_since_it_was_read(project, segment)
 
     with pytest.raises(JourneyConflict):
         _locked_as_read(stale)
+
+
+def test_a_refused_member_is_not_reported_again_as_missing(project, segment):
+    request = definition(segment, {"mail": mail()}, StartCondition={"SegmentStartCondition": {"SegmentId": "0" * 32}})
+
+    errors = journey_validate(request, project=project, publishing=True)
+
+    assert errors == [
+        ("", f"StartCondition.SegmentStartCondition.SegmentId: there is no segment {'0' * 32} in this project.")
+    ]
