@@ -4,12 +4,11 @@ Save: POST {"definition": WriteJourneyRequest, "layout": {activity id: {x, y}}} 
 service (journey_create / journey_update), answering {"id", "url", "state"} or
 {"errors": [[activity id or "", message], ...]} with 400 (invalid) or 409 (not allowed now).
 State: POST {"State": ACTIVE | PAUSED | CANCELLED} → journey_set_state.
-Metrics: GET → per-activity figures for the canvas, when the engine provides them.
+Metrics: GET → per-activity figures for the canvas, from the engine's execution metrics (a draft
+has none yet: the answer says when they appear).
 """
 
-import importlib
 import json
-from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
@@ -19,6 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from journeys import journeys as service
 from journeys.definition import MEMBERS
+from journeys.engine import journey_activity_metrics
 from journeys.models import Journey, JourneyState
 from journeys.pages import METRICS_PLACEHOLDER, journey_of
 from projects.middleware import project_required
@@ -131,26 +131,16 @@ def canvas_figures(activity: dict[str, Any], response: dict[str, Any]) -> dict[s
     return figures
 
 
-def _engine_metrics() -> Callable[..., dict[str, Any]] | None:
-    """journeys.engine.journey_activity_metrics, once the engine provides it."""
-    try:
-        engine = importlib.import_module("journeys.engine")
-    except ImportError:
-        return None
-    return getattr(engine, "journey_activity_metrics", None)
-
-
 @login_required
 @require_GET
 @project_required
 def journey_metrics(request: HttpRequest, journey_id: str) -> JsonResponse:
     """Per-activity figures for the canvas: {"available", "message", "activities": {id: {...}}}."""
     journey = journey_of(request.project, journey_id)
-    metrics = _engine_metrics()
-    if metrics is None or journey.state == JourneyState.DRAFT:
+    if journey.state == JourneyState.DRAFT:
         return JsonResponse({"available": False, "message": METRICS_PLACEHOLDER, "activities": {}})
     activities = {
-        activity_id: canvas_figures(activity or {}, metrics(journey, activity_id))
+        activity_id: canvas_figures(activity or {}, journey_activity_metrics(journey, activity_id))
         for activity_id, activity in (journey.definition.get("Activities") or {}).items()
     }
     return JsonResponse({"available": True, "message": "", "activities": activities})

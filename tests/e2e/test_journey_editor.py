@@ -20,6 +20,14 @@ from tests.factories import MembershipFactory
 pytestmark = pytest.mark.e2e
 
 
+@pytest.fixture(autouse=True)
+def patient_expect():
+    """Assertions wait up to 15 s for the page (5 s by default): the machine may be busy."""
+    expect.set_options(timeout=15_000)
+    yield
+    expect.set_options(timeout=5_000)
+
+
 @pytest.fixture
 def segment(project):
     return Segment.objects.create(project=project, name="Everyone", segment_type=SegmentType.DIMENSIONAL)
