@@ -8,10 +8,16 @@ from django.utils import timezone
 
 from engage.queue import enqueue_on_commit
 from journeys.engine.admission import journeys_admit_due, open_runs, run_admit
-from journeys.engine.advance import journey_advance
+from journeys.engine.advance import MOVING, journey_advance
 from journeys.engine.metrics import journey_activity_metrics, journey_execution_metrics
-from journeys.engine.states import participants_cancel, participants_freeze, participants_thaw, runs_complete
-from journeys.models import JourneyParticipant, JourneyState, ParticipantState
+from journeys.engine.states import (
+    journeys_close,
+    participants_cancel,
+    participants_freeze,
+    participants_thaw,
+    runs_complete,
+)
+from journeys.models import JourneyParticipant, ParticipantState
 
 TICK_SECONDS = 40.0  # the tick's time box; journeys still due after it get a task each
 
@@ -19,11 +25,13 @@ __all__ = ["journey_activity_metrics", "journey_advance", "journey_execution_met
 
 
 def journeys_tick(now: datetime | None = None) -> int:
-    """Every minute: start the runs of due segment journeys and admit their members, apply paused and
-    cancelled journeys' effects, advance every ACTIVE journey's due participants, complete finished
+    """Every minute: close journeys past their end, start the runs of due segment journeys and admit
+    their members, apply paused and cancelled journeys' effects, advance the due participants of
+    every ACTIVE or CLOSED journey, complete finished
     runs and journeys. Returns how many participants were admitted or moved. Idempotent."""
     now = now or timezone.now()
     deadline = time.monotonic() + TICK_SECONDS
+    journeys_close(now)
     journeys_admit_due(now)
     done = 0
     for run_id in open_runs(now):
@@ -32,9 +40,7 @@ def journeys_tick(now: datetime | None = None) -> int:
     participants_thaw(now)
     participants_cancel(now)
     due = (
-        JourneyParticipant.objects.filter(
-            state=ParticipantState.ACTIVE, next_at__lte=now, journey__state=JourneyState.ACTIVE
-        )
+        JourneyParticipant.objects.filter(state=ParticipantState.ACTIVE, next_at__lte=now, journey__state__in=MOVING)
         .values_list("journey_id", flat=True)
         .distinct()
         .order_by()

@@ -48,6 +48,8 @@ ADVANCE_SECONDS = 20.0  # journey_advance's time box; the tick or a task continu
 MAX_HOPS = 200  # activities one participant may pass in one batch (journeys are acyclic; ≤ 40 activities)
 SEND_EVENT = "_journey.send"
 EVENT_ID_LENGTH = 128
+# Journeys whose participants move: ACTIVE, and CLOSED (past its end: no one new enters, those in it go on).
+MOVING = (JourneyState.ACTIVE, JourneyState.CLOSED)
 
 
 class LeaseLost(Exception):
@@ -414,11 +416,11 @@ def advance_batch(plan: Plan, *, now: datetime) -> int:
 
 
 def journey_advance(journey_id: str, *, now: datetime | None = None, max_batches: int | None = None) -> int:
-    """Move the due participants of an ACTIVE journey, batch by batch, for up to ADVANCE_SECONDS (or
+    """Move the due participants of an ACTIVE (or CLOSED) journey, batch by batch, for up to ADVANCE_SECONDS (or
     `max_batches`); returns how many participants were moved. Safe to run concurrently and to repeat:
     each batch is claimed with a lease and written in one transaction."""
     now = now or timezone.now()
-    journey = Journey.objects.select_related("project").filter(pk=journey_id, state=JourneyState.ACTIVE).first()
+    journey = Journey.objects.select_related("project").filter(pk=journey_id, state__in=MOVING).first()
     if journey is None:
         return 0
     plan = plan_for(journey)

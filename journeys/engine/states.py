@@ -8,6 +8,8 @@
 - CANCELLED: no one is admitted (admission reads ACTIVE journeys only); a batch in flight finishes
   and is written; then every ACTIVE participant not held by a live lease is EXITED, with a
   JourneyStep "CANCELLED" in the activity it was in. Open runs are CANCELLED.
+- CLOSED: an ACTIVE journey whose end_time has passed is CLOSED (no refresh, no event entry); its
+  participants go on to the end of their way.
 - Runs: a RUNNING run with no ACTIVE participant left is COMPLETED. An ACTIVE segment journey with
   no refresh to come, no run admitting and no ACTIVE participant is COMPLETED.
 """
@@ -30,6 +32,13 @@ from journeys.models import (
 
 FROZEN_BASE = datetime(9000, 1, 1, tzinfo=UTC)
 CANCEL_BATCH = 1000
+
+
+def journeys_close(now: datetime) -> int:
+    """ACTIVE journeys past their end_time → CLOSED; returns how many."""
+    return Journey.objects.filter(state=JourneyState.ACTIVE, end_time__lte=now).update(
+        state=JourneyState.CLOSED, next_refresh_at=None, last_modified_date=now
+    )
 
 
 def participants_freeze(now: datetime) -> int:

@@ -166,3 +166,20 @@ def test_finished_runs_and_journeys_complete(project, pro, welcome, email_on):
     journey.refresh_from_db()
     assert JourneyRun.objects.get().status == "COMPLETED"
     assert journey.state == "COMPLETED"
+
+
+def test_past_its_end_a_journey_is_closed_admits_no_one_and_its_participants_go_on(project, pro, welcome, email_on):
+    endpoint(project, "ann")
+    journey = make_journey(project, WAIT_THEN_MAIL, "pause", segment=pro, RefreshFrequency="PT1H")
+    Journey.objects.filter(pk=journey.pk).update(end_time=NOW + timedelta(minutes=90))
+    tick(NOW)
+    endpoint(project, "bob")
+
+    tick(NOW + timedelta(hours=2))
+
+    journey.refresh_from_db()
+    assert (journey.state, journey.next_refresh_at) == ("CLOSED", None)
+    assert list(JourneyParticipant.objects.values_list("endpoint_key", "activity_id", "state")) == [
+        ("ann", "mail", "DONE")
+    ]
+    assert Delivery.objects.count() == 1
