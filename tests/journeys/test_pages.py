@@ -15,6 +15,7 @@ from campaigns.templates import template_create
 from journeys.engine import journeys_tick
 from journeys.journeys import journey_create, journey_set_state
 from journeys.models import Journey, JourneyState
+from journeys.views import canvas_figures
 from projects.models import Role
 from tests.factories import MembershipFactory, ProjectFactory
 
@@ -339,3 +340,31 @@ def test_metrics_of_a_running_journey_count_each_activity_and_branch(client, use
     assert figures["opened"]["entered"] == 2
     assert figures["opened"]["branches"] == {"true": 0, "false": 2}
     assert figures["nudge"]["entered"] == 2
+
+
+def test_the_list_reads_a_bounded_number_of_queries(
+    client, user, project, segment, welcome, django_assert_max_num_queries
+):
+    for n in range(5):
+        journey_create(project, definition(segment, Name=f"Journey{n}"), user=user)
+    client.force_login(user)
+
+    with django_assert_max_num_queries(12):
+        response = client.get(reverse("journeys:journeys"))
+
+    assert response.content.decode().count('journey-state-draft">Draft<') == 5
+
+
+def test_canvas_figures_key_branch_counts_by_the_nodes_handles():
+    multi = {"MultiCondition": {"Branches": [{}, {}], "DefaultActivity": "x"}}
+    random = {"RandomSplit": {"Branches": [{"Percentage": 40}, {"Percentage": 60}]}}
+    counted = {"ActivityType": "MULTI_CONDITIONAL_SPLIT", "Metrics": {"ACTIVE": "1", "Branch_1": "2", "Branch_3": "4"}}
+    message = {"ActivityType": "MESSAGE", "Metrics": {"ACTIVE": "0", "SUCCESS": "5", "FAILURE": "1", "SENT": "4"}}
+
+    assert canvas_figures(multi, counted) == {
+        "entered": 7,
+        "waiting": 1,
+        "branches": {"b0": 2, "b1": 0, "default": 4},
+    }
+    assert canvas_figures(random, {"Metrics": {"Branch_2": "3"}})["branches"] == {"b0": 0, "b1": 3}
+    assert canvas_figures({"EMAIL": {}}, message) == {"entered": 6, "waiting": 0, "sent": 4, "failed": 1}
