@@ -300,6 +300,25 @@ class Pass:
             following = str((branches[chosen - 1] if branches else {}).get("NextActivity") or "")
             self.leave(p, activity_id, f"BRANCH_{chosen}", following)
 
+    def pace(self) -> None:
+        """Limits.MessagesPerSecond: the batch's rows get send times in whole seconds after the
+        journey's latest queued row (never before now), at most that many a second; the outbox claims
+        only due rows and the deliveries pacer sends them as they fall due. One query, only with a limit."""
+        mps = self.plan.definition.limit("MessagesPerSecond")
+        if not mps or not self.rows:
+            return
+        latest = (
+            Delivery.objects.filter(
+                status=DeliveryStatus.QUEUED, next_attempt_at__gte=self.now, journey_id=self.journey.id
+            )
+            .order_by("-next_attempt_at")
+            .values_list("next_attempt_at", flat=True)
+            .first()
+        )
+        first = latest + timedelta(seconds=1) if latest is not None else self.now
+        for number, row in enumerate(self.rows):
+            row.next_attempt_at = first + timedelta(seconds=number // mps)
+
     # -- the batch's one transaction -------------------------------------------------------------
     def write(self, token: str) -> None:
         with transaction.atomic():
@@ -311,11 +330,12 @@ class Pass:
                 Delivery.objects.bulk_create(self.rows, batch_size=1000, ignore_conflicts=True)
             if self.events:
                 events_record(self.events)
-            if self.rows:
+            due = [row.message_id for row in self.rows if row.next_attempt_at <= self.now]
+            if due:
                 ids = list(
-                    Delivery.objects.filter(
-                        message_id__in=[row.message_id for row in self.rows], status=DeliveryStatus.QUEUED
-                    ).values_list("id", flat=True)
+                    Delivery.objects.filter(message_id__in=due, status=DeliveryStatus.QUEUED).values_list(
+                        "id", flat=True
+                    )
                 )
                 from campaigns.tasks import deliveries_send
 
@@ -407,6 +427,7 @@ def advance_batch(plan: Plan, *, now: datetime) -> int:
         return 0
     batch = Pass(plan, participants, now=now)
     batch.run()
+    batch.pace()
     try:
         batch.write(token)
     except LeaseLost:

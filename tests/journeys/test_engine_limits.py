@@ -245,3 +245,22 @@ def test_wait_for_quiet_time_holds_the_participant_until_it_ends(project, pro, w
     tick(NOW + timedelta(hours=11, minutes=1))
     assert send_statuses(project) == {"ann": "SUCCESS"}
     assert JourneyParticipant.objects.get(journey=journey).state == "DONE"
+
+
+def test_messages_per_second_spaces_the_send_times_across_batches(project, pro, welcome, email_on):
+    for name in ("ann", "bob", "cat", "dan", "eve"):
+        endpoint(project, name)
+    limits = {"MessagesPerSecond": 2}
+    make_journey(project, {"mail": email()}, "mail", segment=pro, Limits=limits, RefreshFrequency="P1D")
+
+    tick(NOW)
+    endpoint(project, "fay")  # entering later (event entry, a refresh): after the queued rows
+    from journeys.engine.admission import participants_insert
+    from journeys.models import Journey, JourneyRun
+
+    journey = Journey.objects.get()
+    participants_insert(journey, JourneyRun.objects.get(), {"fay": 1}, now=NOW)
+    tick(NOW)
+
+    times = sorted(Delivery.objects.values_list("next_attempt_at", flat=True))
+    assert [int((t - NOW).total_seconds()) for t in times] == [0, 0, 1, 1, 2, 3]
