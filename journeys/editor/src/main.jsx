@@ -13,6 +13,7 @@ import {
   ReactFlow,
   ReactFlowProvider,
   useEdgesState,
+  useNodesInitialized,
   useNodesState,
   useReactFlow,
   useUpdateNodeInternals,
@@ -134,7 +135,17 @@ function Editor({ page }) {
   const [busy, setBusy] = useState(false);
   const wrapper = useRef(null);
   const panelRef = useRef(null);
-  const { screenToFlowPosition } = useReactFlow();
+  const { screenToFlowPosition, fitView } = useReactFlow();
+  // A saved or API-made journey is shown whole once its nodes are measured (a new one starts at
+  // the top left, where the entry is).
+  const nodesInitialized = useNodesInitialized();
+  const fitted = useRef(false);
+  useEffect(() => {
+    if (nodesInitialized && !fitted.current && initial.nodes.length > 1) {
+      fitted.current = true;
+      fitView({ maxZoom: 1, padding: 0.1 });
+    }
+  }, [nodesInitialized, fitView, initial]);
   const readOnly = !page.canEdit || !["DRAFT"].includes(state);
   const nodeTypes = useMemo(() => {
     const render = (props) => <NodeBody {...props} page={page} />;
@@ -399,10 +410,10 @@ function Editor({ page }) {
         </div>
       )}
       {readOnly && page.canEdit && state !== "DRAFT" && (
-        <p className="je-hint">The activities of a {STATE_LABELS[state]?.toLowerCase()} journey cannot be changed.</p>
+        <p className="je-hint">This journey is {(STATE_LABELS[state] || state).toLowerCase()}: its activities can no longer be changed.</p>
       )}
       {metricsNote && <p className="je-metrics-note">{metricsNote}</p>}
-      <div className="je-body">
+      <div className={`je-body${readOnly ? " je-body-readonly" : ""}`}>
         {!readOnly && (
           <nav className="je-palette" aria-label="Activity types">
             <h2>Add an activity</h2>
@@ -443,8 +454,6 @@ function Editor({ page }) {
             nodesConnectable={!readOnly}
             elementsSelectable
             deleteKeyCode={readOnly ? null : ["Delete", "Backspace"]}
-            fitView={initial.nodes.length > 1}
-            fitViewOptions={{ maxZoom: 1 }}
             defaultViewport={{ x: 0, y: 0, zoom: 1 }}
             minZoom={0.2}
           >
