@@ -365,3 +365,19 @@ def test_a_viewer_sees_the_canvas_without_changing_it(sign_in, project, segment,
     node(page, "hello").focus()
     page.keyboard.press("Delete")
     expect(node(page, "hello")).to_have_count(1)
+
+
+def test_publishing_without_an_entry_shows_the_error_on_the_entry(sign_in, user, project, welcome):
+    journey = journey_create(
+        project,
+        {"Name": "NoEntry", "StartActivity": "hello", "Activities": {"hello": {"EMAIL": {"TemplateName": "welcome"}}}},
+    )
+    page = sign_in(user)
+    page.goto(f"/journeys/{journey.pk}/")
+
+    page.get_by_role("button", name="Publish").click()
+
+    expect(node(page, "_entry").locator(".je-node-error")).to_contain_text("StartCondition is required to publish")
+    expect(page.get_by_role("status")).to_contain_text("Not published")
+    journey.refresh_from_db()
+    assert journey.state == JourneyState.DRAFT

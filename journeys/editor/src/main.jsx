@@ -261,10 +261,12 @@ function Editor({ page }) {
       const onCanvas = new Set(nodes.map((n) => n.id));
       const byActivity = {};
       const general = [];
-      for (const [activity, message] of errors || []) {
-        if (activity && onCanvas.has(activity) && activity !== ENTRY) {
+      for (const [given, message] of errors || []) {
+        // The entry node stands for StartCondition and StartActivity: their errors go on it.
+        const activity = !given && /^Start(Condition|Activity)\b/.test(message) ? ENTRY : given;
+        if (activity && onCanvas.has(activity)) {
           byActivity[activity] = byActivity[activity] ? `${byActivity[activity]} ${message}` : message;
-        } else general.push(activity ? `Activity ${activity}: ${message}` : message);
+        } else general.push(given ? `Activity ${given}: ${message}` : message);
       }
       setNodes((all) => all.map((n) => ({ ...n, data: { ...n.data, error: byActivity[n.id] || undefined } })));
       setGeneralErrors(general);
