@@ -197,12 +197,7 @@ def _attributes(row: Delivery, outcome: Outcome) -> dict[str, str]:
             "request_id": row.request_id,
         }
     attributes["source"] = row.source
-    if row.campaign_id:  # Pinpoint's campaign attributes, which analytics and the campaign pages group by
-        attributes |= {
-            "campaign_id": row.campaign_id,
-            "campaign_activity_id": row.campaign_activity_id,
-            "treatment_id": row.treatment_id,
-        }
+    attributes |= row.source_attributes()
     if outcome.status != DeliveryStatus.SENT:
         attributes["error"] = outcome.message
     return attributes

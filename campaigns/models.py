@@ -224,6 +224,24 @@ class Delivery(models.Model):
     def __str__(self) -> str:
         return f"{self.channel} to {self.address} ({self.status})"
 
+    def source_attributes(self) -> dict[str, str]:
+        """The campaign's or journey's ids, which the channel events of its messages carry in Pinpoint
+        (the campaign pages, journey splits and metrics count by them); {} for other messages."""
+        attributes = {}
+        if self.campaign_id:
+            attributes |= {
+                "campaign_id": self.campaign_id,
+                "campaign_activity_id": self.campaign_activity_id,
+                "treatment_id": self.treatment_id,
+            }
+        if self.journey_id:
+            attributes |= {
+                "journey_id": self.journey_id,
+                "journey_activity_id": self.journey_activity_id,
+                "journey_run_id": self.journey_run_id,
+            }
+        return attributes
+
 
 class OneTimePassword(models.Model):
     """The active SendOTPMessage code of one (project, destination, reference id): a new send replaces it.

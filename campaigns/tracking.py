@@ -181,17 +181,6 @@ def _cut(name: str, value: str) -> str:
     return value if name in WHOLE_ATTRIBUTES else value[:ATTRIBUTE_LIMIT]
 
 
-def _campaign_attributes(delivery: Delivery) -> dict[str, str]:
-    """What a campaign's message events carry in Pinpoint (the campaign pages count by them)."""
-    if not delivery.campaign_id:
-        return {}
-    return {
-        "campaign_id": delivery.campaign_id,
-        "campaign_activity_id": delivery.campaign_activity_id,
-        "treatment_id": delivery.treatment_id,
-    }
-
-
 def _attributes(delivery: Delivery, **extra: str) -> dict[str, str]:
     """The attributes every email event of a delivery carries (as deliveries.py writes them), and `extra`."""
     return {
@@ -200,7 +189,7 @@ def _attributes(delivery: Delivery, **extra: str) -> dict[str, str]:
         "destination": delivery.address,
         "source": delivery.source,
         "request_id": delivery.request_id,
-        **_campaign_attributes(delivery),
+        **delivery.source_attributes(),
         **{name: _cut(name, value) for name, value in extra.items() if value},
     }
 

@@ -390,3 +390,15 @@ def test_channel_events_of_campaign_deliveries_carry_the_campaign(project, email
     assert event.attributes["campaign_id"] == "c" * 32
     assert event.attributes["campaign_activity_id"] == "a" * 32
     assert event.attributes["treatment_id"] == "1"
+
+
+@pytest.mark.django_db
+def test_channel_events_of_journey_deliveries_carry_the_journey(project, email_channel, smtp_sink):
+    make_endpoint(project, "ep-1", "ann@example.org")
+    (row,) = deliveries_create(project, [outgoing(endpoint_key="ep-1")], enqueue=False)
+    Delivery.objects.filter(id=row.id).update(journey_id="j" * 32, journey_activity_id="mail1", journey_run_id="r" * 32)
+    deliveries_send_batch([row.id])
+    attributes = Event.objects.get(project=project, event_type="_email.send").attributes
+    assert (attributes["journey_id"], attributes["journey_activity_id"]) == ("j" * 32, "mail1")
+    assert attributes["journey_run_id"] == "r" * 32
+    assert "campaign_id" not in attributes
