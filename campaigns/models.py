@@ -215,6 +215,12 @@ class Delivery(models.Model):
             models.Index(
                 fields=["campaign_id", "endpoint_key"], name="delivery_campaign", condition=~models.Q(campaign_id="")
             ),
+            # Journey activity metrics: a journey's message activities and their rows.
+            models.Index(
+                fields=["journey_id", "journey_activity_id"],
+                name="delivery_journey",
+                condition=~models.Q(journey_id=""),
+            ),
             # Provider webhooks (anymail tracking, later SMS receipts) name the provider's message id.
             models.Index(
                 fields=["provider_message_id"], name="delivery_provider_id", condition=~models.Q(provider_message_id="")
