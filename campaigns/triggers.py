@@ -308,7 +308,8 @@ def campaign_trigger_send(
     window, or a template it names is gone (logged). Idempotent per (endpoint, event) and campaign
     version (the engine's Delivery keys and `_campaign.send` event ids)."""
     from campaigns.runs import campaign_send_to
-    from campaigns.runs.plan import HOLDOUT, RunInvalid, treatment_of, treatments_of
+    from campaigns.runs.plan import RunInvalid
+    from campaigns.treatments import HOLDOUT, treatment_of, treatments_of
 
     now = now or timezone.now()
     campaign = (

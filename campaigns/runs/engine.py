@@ -40,9 +40,10 @@ from campaigns.models import (
     Frequency,
     RunState,
 )
-from campaigns.runs.plan import HOLDOUT, Plan, RunInvalid, plan_for, start_of_run, treatment_of, treatments_of
+from campaigns.runs.plan import Plan, RunInvalid, plan_for, start_of_run
 from campaigns.runs.send import batch_decide
 from campaigns.schedule import ScheduleInvalid, first_start, next_start, run_begins
+from campaigns.treatments import HOLDOUT, treatment_of, treatments_of
 from engage.db import is_postgresql
 from engage.queue import enqueue_on_commit
 

@@ -29,7 +29,7 @@ from campaigns.messages import (
 from campaigns.models import Campaign, CampaignVersion
 from campaigns.schedule import EARLIEST_OFFSET, offset_of, parse_hh_mm
 from campaigns.templates import TemplateInvalid, TemplateNotFound, template_get
-from campaigns.treatments import HOLDOUT, treatment_of, treatments_of  # noqa: F401 - the engine imports them from here
+from campaigns.treatments import treatments_of
 from projects.models import ApplicationSettings, Project
 
 # Channels a campaign sends through (no voice in campaigns: Pinpoint's VoiceTemplate "isn't supported

@@ -43,9 +43,10 @@ from campaigns.handlebars import TemplateError
 from campaigns.messages import E164, message_render
 from campaigns.models import Campaign, CampaignActivity, Delivery, DeliverySource, DeliveryStatus
 from campaigns.runs.hook import hook_filter, scheduled_time
-from campaigns.runs.plan import HOLDOUT, Plan, TreatmentPlan, goes_custom, plan_for, treatment_of
+from campaigns.runs.plan import Plan, TreatmentPlan, goes_custom, plan_for
 from campaigns.runs.rate import RateSlots
 from campaigns.schedule import endpoint_zone, in_quiet_time, local_instant
+from campaigns.treatments import HOLDOUT, treatment_of
 from engage.queue import enqueue_on_commit
 
 SEND_EVENT = "_campaign.send"
