@@ -27,7 +27,7 @@ from campaigns.messages import (
     channel_message,
 )
 from campaigns.models import Campaign, CampaignVersion
-from campaigns.schedule import EARLIEST_OFFSET, offset_of, parse_hh_mm
+from campaigns.schedule import EARLIEST_OFFSET, IMMEDIATE, offset_of, parse_hh_mm, parse_instant
 from campaigns.templates import TemplateInvalid, TemplateNotFound, template_get
 from campaigns.treatments import treatments_of
 from projects.models import ApplicationSettings, Project
@@ -89,6 +89,7 @@ class TreatmentPlan:
     custom: Mapping[str, Any] | None  # CustomDeliveryConfiguration
     custom_data: str
     messages: dict[str, ChannelMessage | None] = field(default_factory=dict)  # None: nothing to send there
+    delay: timedelta = timedelta(0)  # its own Schedule's StartTime after the campaign's (see treatment_delay)
 
 
 @dataclass
@@ -192,8 +193,23 @@ def plan_for(campaign: Campaign, version: int | None = None) -> Plan:
             schedule=t.get("Schedule") or definition.get("Schedule") or {},
             custom=custom_config,
             custom_data=str((config.get("CustomMessage") or {}).get("Data") or ""),
+            delay=treatment_delay(t.get("Schedule") or {}, definition.get("Schedule") or {}),
         )
     return Plan(campaign, definition, settings, treatments, allocation)
+
+
+def treatment_delay(own: Mapping[str, Any], campaign: Mapping[str, Any]) -> timedelta:
+    """How long after each run's start a treatment with its own Schedule sends: its StartTime minus
+    the campaign's (runs follow the campaign's schedule; the treatment's rows fall due later, and the
+    outbox holds them until then). Zero when either starts IMMEDIATE, or the treatment starts first."""
+    starts = [s.get("StartTime") for s in (own, campaign)]
+    if any(start in (None, "", IMMEDIATE) for start in starts):
+        return timedelta(0)
+    own_start, campaign_start = (
+        parse_instant(start, tz=offset_of(s.get("Timezone") or "UTC"))
+        for start, s in zip(starts, (own, campaign), strict=True)
+    )
+    return max(timedelta(0), own_start - campaign_start)
 
 
 def goes_custom(treatment: TreatmentPlan, endpoint: Endpoint) -> bool:

@@ -185,7 +185,8 @@ class Batch:
     ) -> None:
         self.plan, self.treatment, self.activity = plan, treatment, activity
         self.now, self.expires_at = now, expires_at
-        self.start = start or activity.scheduled_start
+        # A scheduled run's treatment with its own later StartTime sends that much after the run's start.
+        self.start = start or activity.scheduled_start + treatment.delay
         self.occurrence = occurrence
         # With occurrences an activity sends an endpoint more than once: its own rows count in the caps.
         self.repeating = bool(occurrence if isinstance(occurrence, str) else any(occurrence.values()))

@@ -571,3 +571,20 @@ def test_a_long_occurrence_id_fits_the_event_id_column():
     assert len(event_id) <= 128
     assert event_id != send_event_id("a" * 32, "k" * 128, "o" * 127 + "p")
     assert send_event_id("act", "ann", "ev-1") == "act:ann:ev-1"
+
+
+def test_a_treatment_with_its_own_later_start_sends_that_much_after_the_run(project, pro, email_channel):
+    for n in range(40):
+        endpoint(project, f"e{n:02d}")
+    schedule = {"StartTime": NOW.isoformat(), "Frequency": "DAILY", "EndTime": (NOW + timedelta(days=3)).isoformat()}
+    later = dict(schedule, StartTime=(NOW + timedelta(hours=2)).isoformat())
+    treatment = {"Id": "1", "SizePercent": 50, "Schedule": later}
+    campaign = make_campaign(project, pro, schedule=schedule, AdditionalTreatments=[treatment])
+
+    run_all(campaign, NOW)
+    run_all(campaign, NOW + timedelta(days=1))
+
+    due = Delivery.objects.values_list("treatment_id", "next_attempt_at").distinct()
+    starts = {NOW, NOW + timedelta(days=1)}
+    assert {at for t, at in due if t == "0"} == starts
+    assert {at for t, at in due if t == "1"} == {start + timedelta(hours=2) for start in starts}
