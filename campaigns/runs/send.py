@@ -75,14 +75,14 @@ def delivery_key(activity_id: str, key: str, occurrence: str = "") -> str:
 
 def send_event_id(activity_id: str, key: str, occurrence: str = "") -> str:
     """The `_campaign.send` event id of an activity's decision for an endpoint (and occurrence):
-    "<activity>:<key>[:<occurrence>]"; an occurrence id too long for the column (128) is
-    "<activity>:<sha256 of key:occurrence, 32 hex>" (the event row carries the endpoint anyway)."""
-    if not occurrence:
-        return f"{activity_id}:{key}"
-    ident = f"{activity_id}:{key}:{occurrence}"
+    "<activity>:<key>[:<occurrence>]"; one too long for the column (128: a key over 95 characters, or
+    a long occurrence id) is "<activity>:<sha256 of key[:occurrence], 32 hex>" (the event row
+    carries the endpoint anyway)."""
+    ident = f"{activity_id}:{key}:{occurrence}" if occurrence else f"{activity_id}:{key}"
     if len(ident) <= EVENT_ID_LENGTH:
         return ident
-    return f"{activity_id}:{hashlib.sha256(f'{key}:{occurrence}'.encode()).hexdigest()[:32]}"
+    hashed = f"{key}:{occurrence}" if occurrence else key
+    return f"{activity_id}:{hashlib.sha256(hashed.encode()).hexdigest()[:32]}"
 
 
 def campaign_send_to(

@@ -571,6 +571,9 @@ def test_a_long_occurrence_id_fits_the_event_id_column():
     assert len(event_id) <= 128
     assert event_id != send_event_id("a" * 32, "k" * 128, "o" * 127 + "p")
     assert send_event_id("act", "ann", "ev-1") == "act:ann:ev-1"
+    assert send_event_id("act", "ann") == "act:ann"
+    assert len(send_event_id("a" * 32, "k" * 128)) <= 128  # a scheduled run's id for a long endpoint key
+    assert send_event_id("a" * 32, "k" * 128) != send_event_id("a" * 32, "k" * 127 + "j")
 
 
 def test_a_treatment_with_its_own_later_start_sends_that_much_after_the_run(project, pro, email_channel):
