@@ -515,3 +515,18 @@ def template_for_tagging(user, resource_path: str, write: bool) -> MessageTempla
     name, _, template_type = resource_path.partition("/")
     templates_access_check(user, write=write)
     return MessageTemplate.objects.filter(name=name, template_type=template_type).first()
+
+
+def template_reference_problem(template_type: str, name: str, version: str | None) -> tuple[str, str] | None:
+    """Why a campaign's or journey's reference to a template (name, and version or None for the active
+    one) names none: ("name" | "version", message) — or None when the template exists."""
+    template = MessageTemplate.objects.filter(name=name, template_type=template_type).first()
+    if template is None:
+        other = MessageTemplate.objects.filter(name=name).values_list("template_type", flat=True).first()
+        kind = f" ({name[:128]} is a {other} template)" if other else ""
+        return "name", f"there is no {template_type} template named {name[:128]}{kind}."
+    if version is not None and not (
+        version.isascii() and version.isdigit() and template.versions.filter(version=int(version)).exists()
+    ):
+        return "version", f"template {name[:128]} has no version {version[:40]}."
+    return None

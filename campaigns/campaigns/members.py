@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from audience.compiler import ATTRIBUTE_TYPES, METRIC_OPERATORS
+from audience.models import ChannelType
 from campaigns import schedule as sched
 from campaigns.campaigns.values import (
     MAX_INT32,
@@ -19,8 +20,8 @@ from campaigns.campaigns.values import (
     string_list,
     strings,
 )
-from campaigns.models import Frequency, MessageTemplate, TemplateType
-from campaigns.templates import TemplateInvalid, inapp_template_content
+from campaigns.models import Frequency, TemplateType
+from campaigns.templates import TemplateInvalid, inapp_template_content, template_reference_problem
 from campaigns.transports.custom import CustomUriInvalid, custom_uri_check
 from engage.webhooks import UrlRefused, check_url
 
@@ -46,21 +47,7 @@ TEMPLATE_MEMBERS = {
     "SMSTemplate": TemplateType.SMS,
     "InAppTemplate": TemplateType.INAPP,
 }
-ENDPOINT_TYPES = (
-    "PUSH",
-    "GCM",
-    "APNS",
-    "APNS_SANDBOX",
-    "APNS_VOIP",
-    "APNS_VOIP_SANDBOX",
-    "ADM",
-    "SMS",
-    "VOICE",
-    "EMAIL",
-    "BAIDU",
-    "CUSTOM",
-    "IN_APP",
-)
+ENDPOINT_TYPES = tuple(ChannelType.values)  # CustomDeliveryConfiguration.EndpointTypes
 
 
 def check_schedule(value: object, where: str, *, now: datetime) -> dict[str, Any]:
@@ -234,22 +221,11 @@ def check_template_configuration(value: object, where: str) -> dict[str, Any]:
         at = f"{where}.{member}"
         reference = obj(given[member], at)
         name = string(reference.get("Name"), f"{at}.Name")
-        template = MessageTemplate.objects.filter(name=name, template_type=template_type).first()
-        if template is None:
-            other = MessageTemplate.objects.filter(name=name).values_list("template_type", flat=True).first()
-            kind = f" ({name} is a {other} template)" if other else ""
-            raise CampaignInvalid(f"{at}: there is no {template_type} template named {name}{kind}.")
-        kept = {"Name": name}
-        if reference.get("Version") not in (None, ""):
-            version = str(reference["Version"])
-            if (
-                not version.isascii()
-                or not version.isdigit()
-                or not template.versions.filter(version=int(version)).exists()
-            ):
-                raise CampaignInvalid(f"{at}.Version: template {name} has no version {version[:40]}.")
-            kept["Version"] = version
-        out[member] = kept
+        version = None if reference.get("Version") in (None, "") else str(reference["Version"])
+        problem = template_reference_problem(template_type, name, version)
+        if problem is not None:
+            raise CampaignInvalid(f"{at}{'.Version' if problem[0] == 'version' else ''}: {problem[1]}")
+        out[member] = {"Name": name, **({"Version": version} if version is not None else {})}
     return out
 
 

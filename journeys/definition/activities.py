@@ -9,8 +9,9 @@ from typing import Any
 from django.utils import timezone
 
 from audience.compiler import ATTRIBUTE_TYPES, METRIC_OPERATORS, SegmentInvalid, compile_dimensions
-from audience.models import Segment
-from campaigns.models import MessageTemplate, TemplateType
+from audience.models import ChannelType, Segment
+from campaigns.models import TemplateType
+from campaigns.templates import template_reference_problem
 from campaigns.transports.custom import CustomUriInvalid, custom_uri_check
 from journeys.definition.values import (
     Bad,
@@ -32,21 +33,7 @@ TEMPLATE_TYPES = {"EMAIL": TemplateType.EMAIL, "SMS": TemplateType.SMS, "PUSH": 
 MAX_MULTI_BRANCHES = 4  # plus the default (Else) path: five paths
 MAX_RANDOM_BRANCHES = 5
 CUSTOM_DATA_CHARS = 5000
-ENDPOINT_TYPES = (
-    "PUSH",
-    "GCM",
-    "APNS",
-    "APNS_SANDBOX",
-    "APNS_VOIP",
-    "APNS_VOIP_SANDBOX",
-    "ADM",
-    "SMS",
-    "VOICE",
-    "EMAIL",
-    "BAIDU",
-    "CUSTOM",
-    "IN_APP",
-)
+ENDPOINT_TYPES = tuple(ChannelType.values)  # CustomDeliveryConfiguration.EndpointTypes
 
 Report = Callable[[str], None]
 
@@ -208,19 +195,11 @@ def _template(given: Mapping[str, Any], kind: str, where: str) -> dict[str, str]
         raise Bad(
             f"{where}.TemplateName: Engage has no custom-channel templates; give the payload as MessageConfig.Data."
         )
-    template_type = TEMPLATE_TYPES[kind]
-    template = MessageTemplate.objects.filter(name=name, template_type=template_type).first()
-    if template is None:
-        other = MessageTemplate.objects.filter(name=name).values_list("template_type", flat=True).first()
-        kind_of = f" ({name} is a {other} template)" if other else ""
-        raise Bad(f"{where}.TemplateName: there is no {template_type} template named {name[:128]}{kind_of}.")
-    out = {"TemplateName": name}
-    if given.get("TemplateVersion") not in (None, ""):
-        version = str(given["TemplateVersion"])
-        if not (version.isascii() and version.isdigit() and template.versions.filter(version=int(version)).exists()):
-            raise Bad(f"{where}.TemplateVersion: template {name} has no version {version[:40]}.")
-        out["TemplateVersion"] = version
-    return out
+    version = None if given.get("TemplateVersion") in (None, "") else str(given["TemplateVersion"])
+    problem = template_reference_problem(TEMPLATE_TYPES[kind], name, version)
+    if problem is not None:
+        raise Bad(f"{where}.{'TemplateVersion' if problem[0] == 'version' else 'TemplateName'}: {problem[1]}")
+    return {"TemplateName": name, **({"TemplateVersion": version} if version is not None else {})}
 
 
 def _message_config(kind: str, value: object, where: str) -> dict[str, Any]:
