@@ -85,6 +85,9 @@ class JourneyRun(models.Model):
     lease_token = models.CharField(max_length=32, blank=True)
     creation_time = models.DateTimeField(default=timezone.now)
     last_update_time = models.DateTimeField(default=timezone.now)
+    metrics = models.JSONField(
+        default=dict, blank=True, help_text="Admission decisions no participant row records: metric name → count."
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["journey", "scheduled_at"], name="journey_run_once_per_time")]
