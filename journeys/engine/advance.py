@@ -38,6 +38,7 @@ from engage.db import is_postgresql
 from engage.queue import enqueue_on_commit
 from journeys.engine.graph import ACTIVITY_TYPE, MESSAGE_KINDS, Definition, body_of, kind_of, wait_until
 from journeys.engine.messages import MessageStep, cap_counts
+from journeys.engine.sending import SendingSchedule
 from journeys.engine.splits import condition_holds, conditions_hold
 from journeys.models import Journey, JourneyParticipant, JourneyState, JourneyStep, ParticipantState
 from projects.models import ApplicationSettings
@@ -78,6 +79,7 @@ class Plan:
         )
         self.project_daily = int(getattr(s, "limits_daily", None) or 0)
         self.quiet_time = d.quiet_time() or _project_quiet_time(s)
+        self.sending = SendingSchedule(d.raw)
 
     @property
     def frame_days(self) -> int:
@@ -152,6 +154,7 @@ class Pass:
             )
         )
         p.context.pop("wait", None)
+        p.context.pop("held", None)
         if exit:
             p.state, p.next_at = ParticipantState.EXITED, None
         elif branch and branch in self.plan.definition.activities:
@@ -160,9 +163,13 @@ class Pass:
         else:
             p.state, p.next_at = ParticipantState.DONE, None
 
-    def hold(self, p: JourneyParticipant, activity_id: str, until: datetime) -> None:
-        """`p` stays in `activity_id` until `until` (a wait; its step is written when it leaves)."""
+    def hold(self, p: JourneyParticipant, activity_id: str, until: datetime, *, held: str = "") -> None:
+        """`p` stays in `activity_id` until `until` (a wait; its step is written when it leaves).
+        `held`: why a message activity holds it (QUIET_TIME, OPEN_HOURS, CLOSED_DAYS), kept in
+        context["held"] while it waits."""
         p.context["wait"] = activity_id
+        if held:
+            p.context["held"] = held
         p.next_at = until
 
     def send_event(self, p: JourneyParticipant, activity_id: str, kind: str, status: str, message: str = "") -> None:

@@ -124,16 +124,26 @@ class MessageStep:
             else:
                 candidates.append((p, e))
         candidates = self._caps(candidates)
-        quiet = run.plan.quiet_time
+        quiet, sending = run.plan.quiet_time, run.plan.sending
+        scheduled = sending.applies(self.kind)
         timed = []
         for p, e in candidates:
             zone = endpoint_zone(e.timezone)
             if quiet is not None and in_quiet_time(now, zone, *quiet):
                 if run.plan.definition.raw.get("WaitForQuietTime"):
-                    run.hold(p, self.activity_id, quiet_window_end(now, zone, quiet[1]) + QUIET_MARGIN)
+                    until = quiet_window_end(now, zone, quiet[1]) + QUIET_MARGIN
+                    run.hold(p, self.activity_id, until, held="QUIET_TIME")
                 else:
                     self.leave(p, "QUIET_TIME", e)
                 continue
+            if scheduled:
+                opens, reason = sending.next_open(self.kind, now, sending.zone(e.timezone))
+                if opens is None:
+                    self.leave(p, "QUIET_TIME", e, f"The journey's OpenHours.{self.kind} have no open range.")
+                    continue
+                if opens > now:
+                    run.hold(p, self.activity_id, opens, held=reason)
+                    continue
             timed.append((p, e))
         self._rows(timed)
 

@@ -239,7 +239,7 @@ def test_wait_for_quiet_time_holds_the_participant_until_it_ends(project, pro, w
     held = JourneyParticipant.objects.get(journey=journey)
     tick(NOW + timedelta(hours=10))
 
-    assert (held.activity_id, held.state, held.context) == ("mail", "ACTIVE", {"wait": "mail"})
+    assert (held.activity_id, held.state, held.context) == ("mail", "ACTIVE", {"wait": "mail", "held": "QUIET_TIME"})
     assert held.next_at == NOW + timedelta(hours=11, minutes=1)
     assert Delivery.objects.count() == 0 and send_statuses(project) == {}
     tick(NOW + timedelta(hours=11, minutes=1))
