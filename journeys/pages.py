@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET
 from campaigns.models import MessageTemplate, TemplateType, TemplateVersion
 from engage.api.errors import BadRequest
 from engage.api.paging import paginate
+from journeys.definition.values import TIMEZONES
 from journeys.models import Journey, JourneyState
 from projects.middleware import project_required
 from projects.models import WRITE_ROLES, Project
@@ -278,6 +279,7 @@ def _editor(request: HttpRequest, journey: Journey | None) -> HttpResponse:
         "segments": [{"id": pk, "name": name} for pk, name in sorted(names.items(), key=lambda item: item[1])],
         "urls": urls,
         "csrfToken": get_token(request),
+        "timezones": list(TIMEZONES),  # Schedule.Timezone's choices in the Journey settings panel
         "metricsNote": METRICS_PLACEHOLDER if journey and journey.state != JourneyState.DRAFT else "",
     }
     return render(

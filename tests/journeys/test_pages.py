@@ -232,6 +232,66 @@ def test_invalid_activities_are_answered_per_activity(client, user, project, seg
     assert not Journey.objects.exists()
 
 
+def test_editor_page_hands_the_settings_panel_the_journey_time_zones(client, user, project):
+    client.force_login(user)
+
+    zones = editor_data(client.get(reverse("journeys:journey_new")))["timezones"]
+
+    assert zones[0] == "UTC"
+    assert {"UTC+05:30", "UTC+13:45", "UTC-09:30", "UTC-11"} <= set(zones)
+    assert "UTC+14" not in zones
+
+
+def test_journey_settings_are_saved_as_pinpoint_members(client, user, project, segment, welcome):
+    journey = journey_create(project, definition(segment), user=user)
+    client.force_login(user)
+    settings = {
+        "Schedule": {"Timezone": "UTC+02", "StartTime": "2026-12-01T09:00:00+02:00"},
+        "QuietTime": {"Start": "22:00", "End": "07:00"},
+        "WaitForQuietTime": True,
+        "Limits": {"DailyCap": 3, "TimeframeCap": {"Cap": 5, "Days": 7}, "EndpointReentryInterval": "P7D"},
+        "SendingSchedule": True,
+        "OpenHours": {"SMS": {"FRIDAY": [{"StartTime": "08:00", "EndTime": "12:00"}]}},
+        "ClosedDays": {
+            "EMAIL": [{"Name": "Holiday", "StartDateTime": "2026-12-24T00:00:00", "EndDateTime": "2026-12-27T00:00:00"}]
+        },
+    }
+
+    response = post_json(
+        client,
+        reverse("journeys:journey_save", args=[journey.pk]),
+        {"definition": {**definition(segment), **settings}, "layout": {}},
+    )
+
+    journey.refresh_from_db()
+    assert response.status_code == 200
+    assert journey.definition["Schedule"] == {"Timezone": "UTC+02", "StartTime": "2026-12-01T07:00:00.000Z"}
+    for member in ("QuietTime", "WaitForQuietTime", "Limits", "SendingSchedule", "OpenHours", "ClosedDays"):
+        assert journey.definition[member] == settings[member]
+
+
+def test_invalid_journey_settings_are_answered_as_the_panel_places_them(client, user, project, segment, welcome):
+    """The settings panel puts an error next to the field its message starts with (no activity id)."""
+    journey = journey_create(project, definition(segment), user=user)
+    client.force_login(user)
+    bad = {"Limits": {"DailyCap": 500}, "QuietTime": {"Start": "25:00", "End": "07:00"}, "RefreshFrequency": "PT10M"}
+
+    response = post_json(
+        client,
+        reverse("journeys:journey_save", args=[journey.pk]),
+        {"definition": {**definition(segment), **bad}, "layout": {}},
+    )
+
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert sorted(message.split(" ")[0] for _activity, message in errors) == [
+        "Limits.DailyCap",
+        "QuietTime.Start",
+        "RefreshFrequency",
+    ]
+    assert {activity for activity, _message in errors} == {""}
+
+
 @pytest.mark.parametrize(
     "body",
     [b"not json", b"[1, 2]", b'{"definition": "x"}', b'{"definition": {}, "layout": {"a": {"x": "left"}}}'],

@@ -22,6 +22,7 @@ import "@xyflow/react/dist/style.css";
 import "./editor.css";
 import { ENTRY, KINDS, PALETTE, makeEdge, newActivityId, outputsOf, reaches, starterConfig, toDefinition, toGraph } from "./graph.js";
 import { Panel } from "./panel.jsx";
+import { SettingsPanel, isSettingsError, settingsOf, withSettings } from "./settings.jsx";
 
 const DRAG_TYPE = "application/x-engage-activity";
 
@@ -133,6 +134,16 @@ function Editor({ page }) {
   const [generalErrors, setGeneralErrors] = useState([]);
   const [metricsNote, setMetricsNote] = useState(page.metricsNote || "");
   const [busy, setBusy] = useState(false);
+  // The journey-wide members (schedule, limits, quiet time…), edited in the Journey settings panel.
+  const [settings, setSettings] = useState(() => settingsOf(page.definition || {}));
+  const [settingsOpen, setSettingsOpen] = useState(false);
+  const [settingsErrors, setSettingsErrors] = useState([]);
+  const base = useMemo(() => withSettings(page.definition || {}, settings), [page, settings]);
+  const settingsButton = useRef(null);
+  const openSettings = useCallback((open) => {
+    setSettingsOpen(open);
+    if (open) setTimeout(() => panelRef.current?.focus(), 0);
+  }, []);
   const wrapper = useRef(null);
   const panelRef = useRef(null);
   const { screenToFlowPosition, fitView } = useReactFlow();
@@ -231,6 +242,7 @@ function Editor({ page }) {
     if (!element || !wrapper.current.contains(element)) return;
     if (event.key === "Enter") {
       setSelectedId(element.getAttribute("data-id"));
+      setSettingsOpen(false);
       setTimeout(() => {
         const first = panelRef.current && panelRef.current.querySelector("input, select, textarea, button");
         (first || panelRef.current)?.focus();
@@ -246,12 +258,16 @@ function Editor({ page }) {
       const id = element.getAttribute("data-id");
       setNodes((all) => all.map((n) => (n.selected === (n.id === id) ? n : { ...n, selected: n.id === id })));
       setSelectedId(id);
+      setSettingsOpen(false);
     },
     [setNodes],
   );
 
   const onSelectionChange = useCallback(({ nodes: picked }) => {
-    if (picked.length === 1) setSelectedId(picked[0].id);
+    if (picked.length === 1) {
+      setSelectedId(picked[0].id);
+      setSettingsOpen(false);
+    }
   }, []);
 
   // Errors naming an activity on the canvas go on it; the rest (the journey's own members, or an
@@ -261,7 +277,13 @@ function Editor({ page }) {
       const onCanvas = new Set(nodes.map((n) => n.id));
       const byActivity = {};
       const general = [];
+      const journeyWide = [];
       for (const [given, message] of errors || []) {
+        // Schedule, Limits, QuietTime… go next to their field in the Journey settings panel.
+        if (!given && isSettingsError(message)) {
+          journeyWide.push(message);
+          continue;
+        }
         // The entry node stands for StartCondition and StartActivity: their errors go on it.
         const activity = !given && /^Start(Condition|Activity)\b/.test(message) ? ENTRY : given;
         if (activity && onCanvas.has(activity)) {
@@ -270,6 +292,8 @@ function Editor({ page }) {
       }
       setNodes((all) => all.map((n) => ({ ...n, data: { ...n.data, error: byActivity[n.id] || undefined } })));
       setGeneralErrors(general);
+      setSettingsErrors(journeyWide);
+      if (journeyWide.length) setSettingsOpen(true);
       return (errors || []).length;
     },
     [nodes, setNodes],
@@ -278,7 +302,7 @@ function Editor({ page }) {
   // What was last saved (or loaded): leaving the page with other changes asks first.
   const savedRef = useRef(null);
   useEffect(() => {
-    const current = () => JSON.stringify(toDefinition(page.definition || {}, name, nodes, edges));
+    const current = () => JSON.stringify(toDefinition(base, name, nodes, edges));
     if (savedRef.current === null) savedRef.current = current();
     const warn = (event) => {
       if (!readOnly && savedRef.current !== current()) {
@@ -288,16 +312,16 @@ function Editor({ page }) {
     };
     window.addEventListener("beforeunload", warn);
     return () => window.removeEventListener("beforeunload", warn);
-  }, [page, name, nodes, edges, readOnly]);
+  }, [base, name, nodes, edges, readOnly]);
 
   const save = useCallback(async () => {
-    const { definition, layout } = toDefinition(page.definition || {}, name, nodes, edges);
+    const { definition, layout } = toDefinition(base, name, nodes, edges);
     setBusy(true);
     const result = await postJSON(page, page.urls.save, { definition, layout });
     setBusy(false);
     if (!result.ok) {
       const count = showErrors(result.payload.errors || [["", result.payload.message || "Not saved."]]);
-      setStatus({ text: `Not saved: ${count} problem(s), shown on the activities.`, kind: "error" });
+      setStatus({ text: `Not saved: ${count} problem(s), shown on the activities or in Journey settings.`, kind: "error" });
       return null;
     }
     showErrors([]);
@@ -309,7 +333,7 @@ function Editor({ page }) {
     setStatus({ text: "Saved.", kind: "ok" });
     refreshOutline();
     return result.payload;
-  }, [page, name, nodes, edges, showErrors]);
+  }, [page, base, name, nodes, edges, showErrors]);
 
   const changeState = useCallback(
     async (next, verb) => {
@@ -322,7 +346,7 @@ function Editor({ page }) {
       setBusy(false);
       if (!result.ok) {
         const count = showErrors(result.payload.errors || [["", result.payload.message || "Not changed."]]);
-        setStatus({ text: `Not ${verb}: ${count} problem(s), shown on the activities.`, kind: "error" });
+        setStatus({ text: `Not ${verb}: ${count} problem(s), shown on the activities or in Journey settings.`, kind: "error" });
         return;
       }
       showErrors([]);
@@ -387,6 +411,17 @@ function Editor({ page }) {
         <span className={`badge je-state je-state-${state.toLowerCase()}`} aria-label={`State: ${STATE_LABELS[state] || state}`}>
           {STATE_LABELS[state] || state}
         </span>
+        <button
+          type="button"
+          ref={settingsButton}
+          className="button-secondary je-settings-button"
+          aria-expanded={settingsOpen}
+          aria-controls="je-settings"
+          onClick={() => openSettings(!settingsOpen)}
+        >
+          Journey settings
+          {settingsErrors.length > 0 && <span className="je-problem-count"> ({settingsErrors.length} problem{settingsErrors.length > 1 ? "s" : ""})</span>}
+        </button>
         {page.canEdit && (
           <div className="je-actions">
             {state === "DRAFT" && (
@@ -463,6 +498,20 @@ function Editor({ page }) {
             <Controls showInteractive={false} />
           </ReactFlow>
         </div>
+        {settingsOpen ? (
+          <SettingsPanel
+            settings={settings}
+            setSettings={setSettings}
+            errors={settingsErrors}
+            readOnly={readOnly}
+            timezones={page.timezones || ["UTC"]}
+            panelRef={panelRef}
+            close={() => {
+              setSettingsOpen(false);
+              settingsButton.current?.focus();
+            }}
+          />
+        ) : (
         <Panel
           node={selected}
           nodes={nodes}
@@ -488,6 +537,7 @@ function Editor({ page }) {
             element?.focus();
           }}
         />
+        )}
       </div>
     </div>
   );
