@@ -48,6 +48,7 @@ LEASE = timedelta(minutes=5)  # longer than a batch can take
 ADVANCE_SECONDS = 20.0  # journey_advance's time box; the tick or a task continues
 MAX_HOPS = 200  # activities one participant may pass in one batch (journeys are acyclic; ≤ 40 activities)
 SEND_EVENT = "_journey.send"
+QUIET_TIME_WAIT_FINISHED = "QUIET_TIME_WAIT_FINISHED"
 EVENT_ID_LENGTH = 128
 # Journeys whose participants move: ACTIVE, and CLOSED (past its end: no one new enters, those in it go on).
 MOVING = (JourneyState.ACTIVE, JourneyState.CLOSED)
@@ -172,7 +173,19 @@ class Pass:
             p.context["held"] = held
         p.next_at = until
 
-    def send_event(self, p: JourneyParticipant, activity_id: str, kind: str, status: str, message: str = "") -> None:
+    def send_event(
+        self,
+        p: JourneyParticipant,
+        activity_id: str,
+        kind: str,
+        status: str,
+        message: str = "",
+        *,
+        at: int | None = None,
+    ) -> None:
+        """A `_journey.send` event (id "<participant>:<activity>"). QUIET_TIME_WAIT_FINISHED — a hold
+        for quiet time over — has no journey_activity_type (as in Pinpoint), its own id
+        ("<participant>:<activity>:quiet") and `at`: its place in the batch's events (before the send's)."""
         attributes = {
             "journey_id": self.journey.id,
             "journey_activity_id": activity_id,
@@ -180,17 +193,22 @@ class Pass:
             "journey_activity_type": kind,
             "journey_send_status": status,
         }
+        ident = activity_id
+        if status == QUIET_TIME_WAIT_FINISHED:
+            del attributes["journey_activity_type"]
+            ident = f"{activity_id}:quiet"
         if message:
             attributes["journey_send_status_message"] = message
-        self.events.append(
+        self.events.insert(
+            len(self.events) if at is None else at,
             SystemEvent(
                 project_id=self.project.id,
                 endpoint_key=p.endpoint_key,
-                event_id=send_event_id(p.id, activity_id),
+                event_id=send_event_id(p.id, ident),
                 event_type=SEND_EVENT,
                 timestamp=self.now,
                 attributes=attributes,
-            )
+            ),
         )
 
     # -- the loop ------------------------------------------------------------------------------

@@ -11,7 +11,11 @@ not, as in Pinpoint):
   project's journey DailyCap, over 24 h; and the project's campaign/all-sources daily limit
   `limits_daily`) · QUIET_TIME (the journey's QuietTime, else the project's, in the endpoint's
   Demographic.Timezone; endpoints without a valid zone have none) — with WaitForQuietTime the
-  participant is held in the activity until quiet time ends instead · FAILURE (the channel is not
+  participant is held in the activity until quiet time ends instead; outside the SendingSchedule's
+  open hours or on its closed days (journeys.engine.sending) it is held until they open. When a
+  held participant is decided again and not held anew, a `_journey.send` event with
+  journey_send_status QUIET_TIME_WAIT_FINISHED (no journey_activity_type) comes before its
+  decision's event · FAILURE (the channel is not
   enabled, the template is gone, rendering failed, an SMS address not in E.164) · SUCCESS (a
   Delivery row, source JOURNEY).
 ENDPOINT_* are execution metrics only; the others are journey_send_status values, with an event.
@@ -110,6 +114,8 @@ class MessageStep:
         records steps, rows and events, and moves or holds them."""
         run, now = self.run, self.run.now
         endpoints = run.endpoints()
+        released = [p for p in group if p.id in resumed and p.context.get("held")]
+        mark = len(run.events)
         candidates: list[tuple[Any, Endpoint]] = []
         for p in group:
             e = endpoints.get(p.endpoint_key)
@@ -146,6 +152,9 @@ class MessageStep:
                     continue
             timed.append((p, e))
         self._rows(timed)
+        for p in reversed(released):  # held for quiet time, now decided (not held again)
+            if p.context.get("wait") != self.activity_id:
+                run.send_event(p, self.activity_id, self.kind, "QUIET_TIME_WAIT_FINISHED", at=mark)
 
     def leave(self, p: Any, status: str, e: Endpoint | None, message: str = "") -> None:
         run = self.run

@@ -166,3 +166,91 @@ def test_next_open_across_a_week_and_daylight_saving_changes():
     assert schedule.next_open("EMAIL", NOW, zone) == (NOW, "")
     assert not schedule.applies("EMAIL") and schedule.applies("SMS")
     assert schedule.zone("Not/AZone") == UTC  # LocalTime without a valid zone: the journey's (UTC)
+
+
+def send_events(project, key) -> list[tuple[str, str, str | None]]:
+    return [
+        (e.client_event_id, e.attributes["journey_send_status"], e.attributes.get("journey_activity_type"))
+        for e in Event.objects.filter(project=project, event_type="_journey.send", endpoint_key=key).order_by("id")
+    ]
+
+
+def test_a_participant_released_from_quiet_time_gets_quiet_time_wait_finished(project, pro, welcome, email_on):
+    endpoint(project, "ann", timezone="Asia/Tokyo")  # 21:00 there; quiet until 08:00 = 23:00 UTC
+    endpoint(project, "bob", timezone="Europe/Berlin")  # 13:00: not quiet, never held
+    journey = make_journey(
+        project,
+        {"mail": email()},
+        "mail",
+        segment=pro,
+        QuietTime={"Start": "20:00", "End": "08:00"},
+        WaitForQuietTime=True,
+    )
+
+    tick(NOW)
+    ann = participant(journey, "ann")
+    assert send_events(project, "ann") == []
+    tick(NOW + timedelta(hours=11))  # still quiet (the End minute is quiet): nothing
+    assert send_events(project, "ann") == []
+
+    tick(NOW + timedelta(hours=11, minutes=1))
+    tick(NOW + timedelta(hours=11, minutes=2))  # nothing due: nothing twice
+
+    assert send_events(project, "ann") == [
+        (f"{ann.id}:mail:quiet", "QUIET_TIME_WAIT_FINISHED", None),
+        (f"{ann.id}:mail", "SUCCESS", "EMAIL"),
+    ]
+    finished = Event.objects.get(client_event_id=f"{ann.id}:mail:quiet")
+    assert finished.attributes["journey_id"] == journey.id and finished.attributes["journey_activity_id"] == "mail"
+    assert finished.attributes["journey_run_id"] == ann.run_id
+    assert [status for _, status, _ in send_events(project, "bob")] == ["SUCCESS"]
+    assert participant(journey, "ann").context == {}
+
+
+def test_released_from_quiet_time_into_closed_hours_waits_again_then_finishes_once(project, pro, welcome, email_on):
+    endpoint(project, "ann", timezone="Asia/Tokyo")  # 21:00 Monday there
+    journey = make_journey(
+        project,
+        {"mail": email()},
+        "mail",
+        segment=pro,
+        LocalTime=True,
+        QuietTime={"Start": "20:00", "End": "08:00"},
+        WaitForQuietTime=True,
+        SendingSchedule=True,
+        OpenHours={"EMAIL": {"TUESDAY": [{"StartTime": "10:00", "EndTime": "12:00"}]}},
+    )
+
+    tick(NOW)  # quiet: held until Tuesday 08:01 Tokyo (23:01 UTC)
+    assert participant(journey, "ann").context["held"] == "QUIET_TIME"
+    tick(NOW + timedelta(hours=11, minutes=1))  # quiet time over, the channel not open until 10:00
+
+    held = participant(journey, "ann")
+    assert (held.context["held"], held.next_at) == ("OPEN_HOURS", datetime(2026, 12, 1, 1, 0, tzinfo=UTC))
+    assert send_events(project, "ann") == []
+    tick(datetime(2026, 12, 1, 1, 0, tzinfo=UTC))
+    assert [status for _, status, _ in send_events(project, "ann")] == ["QUIET_TIME_WAIT_FINISHED", "SUCCESS"]
+
+
+def test_a_held_participant_whose_endpoint_opted_out_finishes_waiting_without_a_message(
+    project, pro, welcome, email_on
+):
+    endpoint(project, "ann")
+    journey = make_journey(
+        project,
+        {"mail": email()},
+        "mail",
+        segment=pro,
+        SendingSchedule=True,
+        OpenHours={"EMAIL": {"MONDAY": [{"StartTime": "13:00", "EndTime": "14:00"}]}},
+    )
+
+    tick(NOW)
+    from audience.models import Endpoint
+
+    Endpoint.objects.filter(key="ann").update(opt_out="ALL")
+    tick(NOW + timedelta(hours=1))
+
+    assert [status for _, status, _ in send_events(project, "ann")] == ["QUIET_TIME_WAIT_FINISHED"]
+    assert JourneyStep.objects.get(journey=journey).status == "ENDPOINT_OPT_OUT"
+    assert Delivery.objects.count() == 0
