@@ -35,7 +35,7 @@ def journey(project, user):
 
 
 def open_settings(page):
-    page.get_by_role("button", name="Journey settings").click()
+    page.locator(".je-toolbar").get_by_role("button", name="Journey settings").click()
     panel = page.get_by_role("complementary", name="Journey settings")
     expect(panel).to_be_visible()
     return panel
@@ -57,6 +57,13 @@ def test_schedule_quiet_time_limit_and_open_hours_are_saved_as_pinpoint_members(
     hours.get_by_label("Day").select_option("TUESDAY")
     hours.get_by_label("From").fill("08:00")
     hours.get_by_label("To").fill("12:15")
+    panel.get_by_role("button", name="Add closed days").click()
+    closed = panel.get_by_role("group", name="Closed days 1")
+    closed.get_by_label("Channel").select_option("SMS")
+    closed.get_by_label("Name").fill("Holidays")
+    closed.get_by_label("From").fill("2026-12-24T00:00")
+    closed.get_by_label("To").fill("2026-12-27T06:00")
+    panel.get_by_label("Use each endpoint's local time", exact=False).check()
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_role("status").filter(has_text="Saved.")).to_be_visible()
 
@@ -72,19 +79,27 @@ def test_schedule_quiet_time_limit_and_open_hours_are_saved_as_pinpoint_members(
     assert definition["Limits"] == {"DailyCap": 3}
     assert definition["SendingSchedule"] is True
     assert definition["OpenHours"] == {"EMAIL": {"TUESDAY": [{"StartTime": "08:00", "EndTime": "12:15"}]}}
-    for member in ("LocalTime", "WaitForQuietTime", "RefreshFrequency", "ClosedDays"):
+    assert definition["ClosedDays"] == {
+        "SMS": [{"Name": "Holidays", "StartDateTime": "2026-12-24T00:00:00", "EndDateTime": "2026-12-27T06:00:00"}]
+    }
+    assert definition["LocalTime"] is True
+    for member in ("WaitForQuietTime", "RefreshFrequency", "RefreshOnSegmentUpdate"):
         assert member not in definition
     assert definition["Activities"] == {"hold": {"Holdout": {"Percentage": 10}}}
 
-    # After a reload the panel shows the stored values (in the journey's zone); saving again
-    # unchanged stores the same JSON.
+    # After a reload the panel (opened this time from the entry's settings) shows the stored
+    # values, the schedule in the journey's zone; saving again unchanged stores the same JSON.
     page.reload()
-    panel = open_settings(page)
+    page.locator('.react-flow__node[data-id="_entry"]').click()
+    page.get_by_role("complementary", name="Journey entry").get_by_role("button", name="Journey settings").click()
+    panel = page.get_by_role("complementary", name="Journey settings")
     expect(panel.locator("#je-set-StartTime")).to_have_value("2026-12-01T09:00")
     expect(panel.locator("#je-set-EndTime")).to_have_value("2026-12-31T18:30")
     expect(panel.get_by_label("Quiet time starts", exact=True)).to_have_value("22:00")
     expect(panel.get_by_label("Messages per endpoint a day")).to_have_value("3")
     expect(panel.get_by_role("group", name="Open hours 1").get_by_label("To")).to_have_value("12:15")
+    expect(panel.get_by_role("group", name="Closed days 1").get_by_label("Name")).to_have_value("Holidays")
+    expect(panel.get_by_label("Use each endpoint's local time", exact=False)).to_be_checked()
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_role("status").filter(has_text="Saved.")).to_be_visible()
     journey.refresh_from_db()
@@ -105,11 +120,12 @@ def test_invalid_settings_show_the_services_error_next_to_the_field(sign_in, use
     panel = page.get_by_role("complementary", name="Journey settings")
     expect(panel.locator("#je-set-DailyCap-error")).to_contain_text("Limits.DailyCap must be between 0 and 100")
     expect(panel.locator("#je-set-refresh-error")).to_contain_text("RefreshFrequency must be at least 1 hour")
-    expect(page.get_by_role("button", name="Journey settings")).to_contain_text("2 problems")
+    toolbar_button = page.locator(".je-toolbar").get_by_role("button", name="Journey settings")
+    expect(toolbar_button).to_contain_text("2 problems")
     journey.refresh_from_db()
     assert "Limits" not in journey.definition and "RefreshFrequency" not in journey.definition
 
     # Escape leaves the panel for its toolbar button (keyboard users get back where they were).
     panel.get_by_label("Messages per endpoint a day").fill("5")
     page.keyboard.press("Escape")
-    expect(page.get_by_role("button", name="Journey settings")).to_be_focused()
+    expect(toolbar_button).to_be_focused()

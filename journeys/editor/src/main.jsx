@@ -530,6 +530,7 @@ function Editor({ page }) {
           }
           connect={connect}
           remove={remove}
+          openSettings={() => openSettings(true)}
           close={() => {
             const id = selectedId;
             setSelectedId(null);

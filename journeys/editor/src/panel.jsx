@@ -435,7 +435,7 @@ function Connections({ node, nodes, edges, connect, disabled }) {
   );
 }
 
-export function Panel({ node, nodes, edges, page, readOnly, setConfig, setDescription, connect, remove, close, panelRef }) {
+export function Panel({ node, nodes, edges, page, readOnly, setConfig, setDescription, connect, remove, close, panelRef, openSettings }) {
   if (!node) {
     return (
       <aside className="je-panel" aria-label="Activity settings" ref={panelRef} tabIndex={-1}>
@@ -457,6 +457,12 @@ export function Panel({ node, nodes, edges, page, readOnly, setConfig, setDescri
         <Field id={`je-${node.id}-description`} label="Description">
           <input id={`je-${node.id}-description`} type="text" value={node.data.extra?.Description || ""} disabled={readOnly} onChange={(e) => setDescription(node.id, e.target.value)} />
         </Field>
+      )}
+      {isEntry && openSettings && (
+        <p className="je-hint">
+          The schedule, quiet time, limits and sending hours are in{" "}
+          <button type="button" className="button-small button-secondary" onClick={openSettings}>Journey settings</button>
+        </p>
       )}
       <Connections node={node} nodes={nodes} edges={edges} connect={connect} disabled={readOnly} />
       <p className="je-buttons">
