@@ -112,20 +112,36 @@ def test_invalid_settings_show_the_services_error_next_to_the_field(sign_in, use
     panel = open_settings(page)
     panel.get_by_label("Messages per endpoint a day").fill("500")
     panel.get_by_label("Re-read the segment every").fill("PT10M")
+    panel.get_by_label("Send only in open hours", exact=False).check()  # without quiet time
     page.get_by_role("button", name="Close", exact=True).click()  # closed: the errors reopen it
     expect(page.get_by_role("complementary", name="Journey settings")).to_have_count(0)
     page.get_by_role("button", name="Save").click()
 
-    expect(page.get_by_role("status")).to_contain_text("Not saved: 2 problem(s)")
+    expect(page.get_by_role("status")).to_contain_text("Not saved: 3 problem(s)")
     panel = page.get_by_role("complementary", name="Journey settings")
     expect(panel.locator("#je-set-DailyCap-error")).to_contain_text("Limits.DailyCap must be between 0 and 100")
     expect(panel.locator("#je-set-refresh-error")).to_contain_text("RefreshFrequency must be at least 1 hour")
+    expect(panel.get_by_role("group", name="Sending schedule")).to_contain_text(
+        "SendingSchedule needs QuietTime to be set first."
+    )
     toolbar_button = page.locator(".je-toolbar").get_by_role("button", name="Journey settings")
-    expect(toolbar_button).to_contain_text("2 problems")
+    expect(toolbar_button).to_contain_text("3 problems")
     journey.refresh_from_db()
     assert "Limits" not in journey.definition and "RefreshFrequency" not in journey.definition
 
-    # Escape leaves the panel for its toolbar button (keyboard users get back where they were).
+    # Corrected and saved: the errors go; Escape leaves the panel for its toolbar button.
     panel.get_by_label("Messages per endpoint a day").fill("5")
+    panel.get_by_label("Re-read the segment every").fill("PT2H")
+    panel.get_by_label("Quiet time starts", exact=True).fill("21:00")
+    panel.get_by_label("Quiet time ends", exact=True).fill("08:00")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status").filter(has_text="Saved.")).to_be_visible()
+    expect(panel.locator(".je-error")).to_have_count(0)
+    expect(toolbar_button).not_to_contain_text("problem")
+    journey.refresh_from_db()
+    assert journey.definition["Limits"] == {"DailyCap": 5}
+    assert journey.definition["RefreshFrequency"] == "PT2H"
+    assert journey.definition["SendingSchedule"] is True
+    panel.get_by_label("Messages per endpoint a day").focus()
     page.keyboard.press("Escape")
     expect(toolbar_button).to_be_focused()
