@@ -19,6 +19,12 @@ Who enters (both ways), decided per batch with one grouped query on the journey'
 - re-entry: Limits.EndpointReentryCap — absent: one entry; 0: unlimited; n: at most n entries —
   and Limits.EndpointReentryInterval (at least that long after the previous entry);
 - LocalTime: endpoints without a valid Demographic.Timezone are left out (Pinpoint excludes them).
+Those left out make no participant row: they are counted in JourneyRun.metrics (metric name →
+count, added in the transaction that admits their batch, so a batch redone after a lost lease
+counts nothing twice) under Pinpoint's names — ACTIVE_ENDPOINT_REJECTED (active already),
+REENTRY_CAP_EXCEEDED (EndpointReentryCap reached), ENDPOINT_MISSING_TIMEZONE (LocalTime) — and
+REENTRY_INTERVAL_NOT_PASSED (Engage's name: Pinpoint names none for EndpointReentryInterval).
+An event repeated by a retried call or task is not a decision and is not counted.
 """
 
 import uuid
@@ -45,6 +51,10 @@ from journeys.models import (
 )
 
 ADMIT_BATCH = 1000
+ACTIVE_REJECTED = "ACTIVE_ENDPOINT_REJECTED"
+REENTRY_CAP = "REENTRY_CAP_EXCEEDED"
+REENTRY_INTERVAL = "REENTRY_INTERVAL_NOT_PASSED"
+MISSING_TIMEZONE = "ENDPOINT_MISSING_TIMEZONE"
 LEASE = timedelta(minutes=5)
 DUE_LIMIT = 200
 
@@ -54,11 +64,18 @@ class LeaseLost(Exception):
 
 
 def admissible(
-    journey: Journey, keys: Sequence[str], *, now: datetime, events: Mapping[str, str] | None = None
+    journey: Journey,
+    keys: Sequence[str],
+    *,
+    now: datetime,
+    events: Mapping[str, str] | None = None,
+    rejected: dict[str, int] | None = None,
 ) -> dict[str, int]:
     """The endpoints among `keys` that may enter now, each with its entry number (one query).
     `events` (endpoint key → event id, event entry) leaves out endpoints already admitted for that
-    event, so a repeated trigger admits no one twice."""
+    event, so a repeated trigger admits no one twice. The others left out are counted in `rejected`
+    (metric name → count)."""
+    rejected = {} if rejected is None else rejected
     definition = Definition(journey.definition or {})
     cap_given = "EndpointReentryCap" in definition.limits
     cap = definition.limit("EndpointReentryCap") if cap_given else 1
@@ -80,11 +97,17 @@ def admissible(
         if known is None:
             admitted[key] = 1
             continue
-        if known["active"] or (events and events.get(key) in known["events"]):
+        if events and events.get(key) in known["events"]:
             continue
-        if cap and known["entries"] >= cap:
-            continue
-        if interval and known["last"] is not None and now - known["last"] < interval:
+        reason = ""
+        if known["active"]:
+            reason = ACTIVE_REJECTED
+        elif cap and known["entries"] >= cap:
+            reason = REENTRY_CAP
+        elif interval and known["last"] is not None and now - known["last"] < interval:
+            reason = REENTRY_INTERVAL
+        if reason:
+            rejected[reason] = rejected.get(reason, 0) + 1
             continue
         admitted[key] = known["entries"] + 1
     return admitted
@@ -119,12 +142,30 @@ def participants_insert(
     return len(rows)
 
 
-def local_time_keys(journey: Journey, endpoints: Sequence[tuple[str, str]]) -> list[str]:
+def local_time_keys(
+    journey: Journey, endpoints: Sequence[tuple[str, str]], *, rejected: dict[str, int] | None = None
+) -> list[str]:
     """(key, timezone) pairs → the keys that may enter: all of them, or with LocalTime those with a
-    valid Demographic.Timezone."""
+    valid Demographic.Timezone (the others counted in `rejected` as ENDPOINT_MISSING_TIMEZONE)."""
     if not (journey.definition or {}).get("LocalTime"):
         return [key for key, _ in endpoints]
-    return [key for key, zone in endpoints if endpoint_zone(zone) is not None]
+    keys = [key for key, zone in endpoints if endpoint_zone(zone) is not None]
+    if rejected is not None and len(keys) < len(endpoints):
+        rejected[MISSING_TIMEZONE] = rejected.get(MISSING_TIMEZONE, 0) + len(endpoints) - len(keys)
+    return keys
+
+
+def run_count(run_id: str, counts: Mapping[str, int]) -> None:
+    """Add `counts` to the run's metrics; call inside the transaction that admits the batch (the run
+    row is locked: concurrent admissions into one run add up)."""
+    counts = {name: n for name, n in counts.items() if n}
+    if not counts:
+        return
+    locked = JourneyRun.objects.filter(pk=run_id).select_for_update()
+    metrics = dict(locked.values_list("metrics", flat=True).first() or {})
+    for name, n in counts.items():
+        metrics[name] = int(metrics.get(name) or 0) + n
+    JourneyRun.objects.filter(pk=run_id).update(metrics=metrics)
 
 
 def journeys_admit_due(now: datetime) -> list[str]:
@@ -207,13 +248,15 @@ def run_admit(run_id: str, *, now: datetime, max_batches: int | None = None) -> 
                 status=JourneyRunStatus.RUNNING, lease_until=None, lease_token="", last_update_time=now
             )
             return admitted
-        entries = admissible(journey, local_time_keys(journey, batch), now=now)
+        rejected: dict[str, int] = {}
+        entries = admissible(journey, local_time_keys(journey, batch, rejected=rejected), now=now, rejected=rejected)
         with transaction.atomic():
             moved = JourneyRun.objects.filter(pk=run.pk, lease_token=token, cursor=run.cursor).update(
                 cursor=batch[-1][0], lease_until=now + LEASE, last_update_time=now
             )
             if not moved:
                 return admitted
+            run_count(run.pk, rejected)
             admitted += participants_insert(journey, run, entries, now=now)
         run.cursor = batch[-1][0]
         batches += 1

@@ -3,7 +3,10 @@ the journey's figures, JourneyStep per activity, Delivery for what a message act
 
 Journey (GetJourneyExecutionMetrics; per run with `run`, which adds RunId and ENDPOINT_PRODUCED):
   ENDPOINT_ENTERED (participants: each entry counts), ENDPOINT_ACTIVE (in the journey now),
-  ENDPOINT_LEFT (done or exited), CANCELLED (exited by the journey's cancellation).
+  ENDPOINT_LEFT (done or exited), CANCELLED (exited by the journey's cancellation), and the
+  admission decisions that made no participant, from JourneyRun.metrics (summed over the runs, or
+  the run's): REENTRY_CAP_EXCEEDED and ACTIVE_ENDPOINT_REJECTED (always given, as Pinpoint's
+  journey metrics are), ENDPOINT_MISSING_TIMEZONE and REENTRY_INTERVAL_NOT_PASSED (when counted).
 Activity (GetJourneyExecutionActivityMetrics; per run with `run`), by ActivityType:
   every type: ACTIVE (participants in the activity now: waiting, or held for quiet time);
   MESSAGE: the count of each decision (SUCCESS, DAILY_CAP, TIMEFRAME_CAP, TOTAL_CAP, QUIET_TIME,
@@ -24,6 +27,7 @@ from django.utils import timezone
 
 from campaigns.models import Delivery, DeliveryStatus
 from engage.api.formats import iso8601
+from journeys.engine.admission import ACTIVE_REJECTED, REENTRY_CAP
 from journeys.engine.graph import ACTIVITY_TYPE, body_of, kind_of
 from journeys.models import Journey, JourneyParticipant, JourneyRun, JourneyStep, ParticipantState
 
@@ -41,11 +45,12 @@ def _evaluated(now: datetime | None = None) -> str:
 
 
 def journey_execution_metrics(journey: Journey, *, run: JourneyRun | None = None) -> dict[str, Any]:
-    """JourneyExecutionMetricsResponse (JourneyRunExecutionMetricsResponse with `run`): two queries."""
+    """JourneyExecutionMetricsResponse (JourneyRunExecutionMetricsResponse with `run`): three queries."""
     participants = JourneyParticipant.objects.filter(journey=journey)
     steps = JourneyStep.objects.filter(journey=journey, status="CANCELLED")
+    runs = JourneyRun.objects.filter(journey=journey)
     if run is not None:
-        participants, steps = participants.filter(run=run), steps.filter(run=run)
+        participants, steps, runs = participants.filter(run=run), steps.filter(run=run), runs.filter(pk=run.pk)
     by_state = dict(participants.values_list("state").annotate(n=Count("id")).order_by())
     entered = sum(by_state.values())
     metrics = {
@@ -53,7 +58,12 @@ def journey_execution_metrics(journey: Journey, *, run: JourneyRun | None = None
         "ENDPOINT_ACTIVE": by_state.get(ParticipantState.ACTIVE, 0),
         "ENDPOINT_LEFT": by_state.get(ParticipantState.DONE, 0) + by_state.get(ParticipantState.EXITED, 0),
         "CANCELLED": steps.count(),
+        REENTRY_CAP: 0,
+        ACTIVE_REJECTED: 0,
     }
+    for counted in runs.values_list("metrics", flat=True):
+        for name, n in (counted or {}).items():
+            metrics[name] = metrics.get(name, 0) + int(n or 0)
     response = {"ApplicationId": journey.project_id, "JourneyId": journey.id, "LastEvaluatedTime": _evaluated()}
     if run is not None:
         metrics["ENDPOINT_PRODUCED"] = entered

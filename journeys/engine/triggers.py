@@ -26,7 +26,7 @@ from audience.segments import segment_members
 from audience.signals import ENDPOINT, SYSTEM, StoredEvent
 from campaigns.triggers import event_matches, stored_by_this_call
 from engage.queue import enqueue_on_commit
-from journeys.engine.admission import admissible, local_time_keys, participants_insert
+from journeys.engine.admission import admissible, local_time_keys, participants_insert, run_count
 from journeys.engine.graph import Definition
 from journeys.models import Journey, JourneyRun, JourneyRunStatus, JourneyState
 
@@ -112,9 +112,11 @@ def journey_events_admit(
         except SegmentInvalid:
             return 0
     pairs = list(endpoints.order_by("key").values_list("key", "timezone"))
-    keys = local_time_keys(journey, pairs)
+    rejected: dict[str, int] = {}
+    keys = local_time_keys(journey, pairs, rejected=rejected)
     with transaction.atomic():
         run = event_run(journey, now)
-        entries = admissible(journey, keys, now=now, events={k: by_key[k] for k in keys})
+        entries = admissible(journey, keys, now=now, events={k: by_key[k] for k in keys}, rejected=rejected)
+        run_count(run.id, rejected)
         contexts = {key: {"event_id": by_key[key]} for key in entries}
         return participants_insert(journey, run, entries, now=now, contexts=contexts)

@@ -358,6 +358,8 @@ def test_journey_metrics_count_entries_activity_and_departures(project, pro, wel
         "ENDPOINT_ACTIVE": "1",
         "ENDPOINT_LEFT": "1",
         "CANCELLED": "0",
+        "REENTRY_CAP_EXCEEDED": "0",
+        "ACTIVE_ENDPOINT_REJECTED": "0",
     }
     scoped = journey_execution_metrics(journey, run=run)
     assert scoped["RunId"] == run.id and scoped["Metrics"]["ENDPOINT_PRODUCED"] == "2"
