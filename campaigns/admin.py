@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.http import HttpRequest
 
-from campaigns.models import Channel, MessageTemplate, TemplateVersion
+from campaigns.models import Campaign, CampaignActivity, Channel, MessageTemplate, TemplateVersion
 
 # Channels
 # Read-only: channels change through channel_update (validation, versions, encryption), from the
@@ -60,4 +60,53 @@ class MessageTemplateAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: MessageTemplate | None = None) -> bool:
+        return False
+
+
+# Campaigns
+# Read-only: campaigns change through campaigns.campaigns (validation, versions, the scheduler's
+# columns) from the Pinpoint API or the Campaigns pages, and are deleted there too (deleting ends
+# their queued deliveries), so the admin neither adds, changes nor deletes them.
+
+
+class CampaignActivityInline(admin.TabularInline):
+    model = CampaignActivity
+    extra = 0
+    fields = ["treatment_id", "state", "result", "scheduled_start", "total_endpoint_count", "successful_endpoint_count"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Campaign | None = None) -> bool:
+        return False
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    list_display = ["name", "project", "state", "frequency", "next_run_at", "version", "last_modified_date"]
+    list_filter = ["state", "frequency"]
+    search_fields = ["name", "id", "project__name"]
+    fields = [
+        "id",
+        "project",
+        "name",
+        "state",
+        "frequency",
+        "segment",
+        "version",
+        "next_run_at",
+        "definition",
+        "tags",
+        "creation_date",
+        "last_modified_date",
+    ]
+    readonly_fields = fields
+    inlines = [CampaignActivityInline]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Campaign | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Campaign | None = None) -> bool:
         return False
