@@ -8,6 +8,8 @@ Message templates are account-level in Pinpoint (`/v1/templates/...` names no ap
 Engage installation plays the part of one AWS account: templates are shared by its projects.
 """
 
+from datetime import datetime
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -412,8 +414,12 @@ class CampaignActivity(models.Model):
     end = models.DateTimeField(null=True, blank=True)
     total_endpoint_count = models.PositiveIntegerField(default=0)
     successful_endpoint_count = models.PositiveIntegerField(default=0)
-    timezones_total_count = models.PositiveIntegerField(default=0)
-    timezones_completed_count = models.PositiveIntegerField(default=0)
+    timezones = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Time zone → the instant its endpoints are sent to (the run's start, or with IsLocalTime "
+        "its wall-clock time in that zone); endpoints without a valid zone count under the schedule's zone.",
+    )
     execution_metrics = models.JSONField(default=dict, blank=True, help_text="Send status → endpoints.")
 
     class Meta:
@@ -422,3 +428,10 @@ class CampaignActivity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign_id} treatment {self.treatment_id} ({self.state})"
+
+    def timezones_completed(self, now: datetime) -> int:
+        """Pinpoint's TimezonesCompletedCount: the zones whose send instant has come, once the run has
+        written all of its endpoints (the activity is COMPLETED)."""
+        if self.state != ActivityState.COMPLETED:
+            return 0
+        return sum(1 for instant in (self.timezones or {}).values() if datetime.fromisoformat(instant) <= now)

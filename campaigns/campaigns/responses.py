@@ -5,6 +5,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
+from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignActivity, CampaignVersion
 from campaigns.treatments import treatments_of as allocation_of
@@ -48,7 +49,9 @@ def campaign_response(campaign: Campaign, *, version: CampaignVersion | None = N
 
 
 def activity_response(activity: CampaignActivity) -> dict[str, Any]:
-    """ActivityResponse of one treatment's share of a run (reads activity.campaign.project_id)."""
+    """ActivityResponse of one treatment's share of a run (reads activity.campaign.project_id).
+    TimezonesTotalCount: the distinct zones of the endpoints it decided for; TimezonesCompletedCount:
+    those whose send instant has come once the run has written them all."""
     body: dict[str, Any] = {
         "ApplicationId": activity.campaign.project_id,
         "CampaignId": activity.campaign_id,
@@ -58,8 +61,8 @@ def activity_response(activity: CampaignActivity) -> dict[str, Any]:
         "ScheduledStart": iso8601(activity.scheduled_start),
         "SuccessfulEndpointCount": activity.successful_endpoint_count,
         "TotalEndpointCount": activity.total_endpoint_count,
-        "TimezonesCompletedCount": activity.timezones_completed_count,
-        "TimezonesTotalCount": activity.timezones_total_count,
+        "TimezonesCompletedCount": activity.timezones_completed(timezone.now()),
+        "TimezonesTotalCount": len(activity.timezones or {}),
         "ExecutionMetrics": {str(k): str(v) for k, v in (activity.execution_metrics or {}).items()},
     }
     if activity.result:

@@ -28,6 +28,7 @@ the campaign's other activities only).
 """
 
 import hashlib
+import zoneinfo
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -194,6 +195,7 @@ class Batch:
         self.before: dict[str, str] = {}
         self.delivery_type: dict[str, str] = {}
         self.rows: list[Delivery] = []
+        self.zones: dict[str, datetime] = {}  # zone name → its send instant (CampaignActivity.timezones)
 
     def occurrence_of(self, key: str) -> str:
         return self.occurrence if isinstance(self.occurrence, str) else self.occurrence.get(key, "")
@@ -221,6 +223,7 @@ class Batch:
             if allocated != treatment.id:
                 continue
             custom = goes_custom(treatment, e)
+            self._zone(e)
             self.delivery_type[e.key] = "CUSTOM" if custom else (e.channel_type or "")
             if e.status != EndpointStatus.ACTIVE:
                 self._set(e, "ENDPOINT_INACTIVE")
@@ -258,6 +261,19 @@ class Batch:
 
     def _set(self, e: Endpoint, status: str) -> None:
         self.decided[e.key] = status
+
+    def _instant(self, zone: zoneinfo.ZoneInfo | None) -> datetime:
+        """The send instant of an endpoint in `zone`: the start, or with IsLocalTime the start's
+        wall-clock time in that zone (endpoints without a valid zone: the start)."""
+        if zone is None or not self.treatment.schedule.get("IsLocalTime"):
+            return self.start
+        return local_instant(self.start, self.plan.schedule_tz(self.treatment), zone)
+
+    def _zone(self, e: Endpoint) -> None:
+        zone = endpoint_zone(e.timezone)
+        name = zone.key if zone is not None else (self.treatment.schedule.get("Timezone") or "UTC")
+        if name not in self.zones:
+            self.zones[name] = self._instant(zone)
 
     def _deduplicate(
         self, candidates: list[tuple[Endpoint, bool]], members: QuerySet | None
@@ -320,13 +336,11 @@ class Batch:
     def _quiet_time(self, candidates: list[tuple[Endpoint, bool]]) -> list[tuple[Endpoint, bool, datetime]]:
         """Each endpoint's send instant: the start, or with IsLocalTime the start's wall-clock time in
         the endpoint's zone (endpoints without a valid zone: the start); never before now."""
-        local = bool(self.treatment.schedule.get("IsLocalTime"))
-        schedule_tz = self.plan.schedule_tz(self.treatment)
         quiet = self.plan.quiet_time(self.treatment)
         kept = []
         for e, custom in candidates:
             zone = endpoint_zone(e.timezone)
-            instant = local_instant(self.start, schedule_tz, zone) if local and zone is not None else self.start
+            instant = self._instant(zone)
             if quiet is not None and in_quiet_time(max(instant, self.now), zone, *quiet):
                 self._set(e, "QUIET_TIME")
                 continue
@@ -478,7 +492,12 @@ class Batch:
         activity.total_endpoint_count += len(statuses)
         activity.successful_endpoint_count += statuses.count("SUCCESS")
         activity.execution_metrics = metrics
-        fields = ["total_endpoint_count", "successful_endpoint_count", "execution_metrics"]
+        zones = dict(activity.timezones or {})
+        for name, instant in self.zones.items():  # a trigger's later instant replaces an earlier one
+            if name not in zones or datetime.fromisoformat(zones[name]) < instant:
+                zones[name] = instant.isoformat()
+        activity.timezones = zones
+        fields = ["total_endpoint_count", "successful_endpoint_count", "execution_metrics", "timezones"]
         if activity.start is None:
             activity.start, activity.state = self.now, "RUNNING"
             fields += ["start", "state"]
@@ -486,3 +505,4 @@ class Batch:
         self.activity.total_endpoint_count = activity.total_endpoint_count
         self.activity.successful_endpoint_count = activity.successful_endpoint_count
         self.activity.execution_metrics = metrics
+        self.activity.timezones = zones

@@ -264,6 +264,37 @@ def test_local_time_sends_at_the_start_in_each_endpoints_zone(project, pro, emai
     run = CampaignRun.objects.get()
     assert run.scheduled_start == datetime(2026, 12, 1, 7, 0, tzinfo=UTC)
 
+    # TimezonesTotalCount: the run's distinct zones (no valid zone counts as the schedule's);
+    # TimezonesCompletedCount: those whose local start has come.
+    activity = CampaignActivity.objects.get()
+    assert activity.timezones == {
+        "Europe/Paris": "2026-12-01T09:00:00+01:00",
+        "America/New_York": "2026-12-01T09:00:00-05:00",
+        "UTC+02": "2026-12-01T07:00:00+00:00",
+    }
+    completed = [
+        activity.timezones_completed(datetime(2026, 12, 1, hour, 0, tzinfo=UTC)) for hour in (6, 7, 8, 13, 14)
+    ]
+    assert completed == [0, 1, 2, 2, 3]
+
+
+def test_a_campaign_without_local_time_completes_all_its_zones_with_the_run(project, pro, email_channel):
+    endpoint(project, "paris", timezone="Europe/Paris")
+    endpoint(project, "york", timezone="America/New_York")
+    endpoint(project, "berlin", "+4930123456", timezone="Europe/Berlin", channel_type="SMS")  # not sent, counted
+    campaign = make_campaign(project, pro)
+    with time_machine.travel(NOW, tick=False):
+        (run_id,) = campaigns_start_due(NOW)
+        activity = CampaignActivity.objects.get()
+        assert (len(activity.timezones), activity.timezones_completed(NOW)) == (0, 0)
+        campaign_run_step(run_id)
+
+    activity.refresh_from_db()
+    assert sorted(activity.timezones) == ["America/New_York", "Europe/Berlin", "Europe/Paris"]
+    assert activity.state == "COMPLETED"
+    assert activity.timezones_completed(NOW) == 3
+    assert campaign.runs.get().state == RunState.COMPLETED
+
 
 def test_messages_per_second_spaces_the_send_times(project, pro, email_channel, monkeypatch):
     monkeypatch.setattr(engine, "BATCH_SIZE", 4)
