@@ -272,9 +272,7 @@ def test_local_time_sends_at_the_start_in_each_endpoints_zone(project, pro, emai
         "America/New_York": "2026-12-01T09:00:00-05:00",
         "UTC+02": "2026-12-01T07:00:00+00:00",
     }
-    completed = [
-        activity.timezones_completed(datetime(2026, 12, 1, hour, 0, tzinfo=UTC)) for hour in (6, 7, 8, 13, 14)
-    ]
+    completed = [activity.timezones_completed(datetime(2026, 12, 1, hour, 0, tzinfo=UTC)) for hour in (6, 7, 8, 13, 14)]
     assert completed == [0, 1, 2, 2, 3]
 
 
