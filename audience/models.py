@@ -7,6 +7,7 @@ User attributes live once per user (AudienceUser), so every endpoint of a user s
 """
 
 import hashlib
+from datetime import date
 
 from django.conf import settings
 from django.db import models
@@ -471,3 +472,78 @@ class EventStream(models.Model):
 
     def __str__(self) -> str:
         return self.destination_stream_arn
+
+
+class MetricSource(models.TextChoices):
+    APP = "APP"
+    CAMPAIGN = "CAMPAIGN"
+    JOURNEY = "JOURNEY"
+    TRANSACTIONAL = "TRANSACTIONAL"
+
+
+class MetricDay(models.Model):
+    """The analytics rollup: how many events of a kind (`metric`, see audience.analytics.rollups) a
+    project stored for one UTC day, source, channel and campaign/journey activity. Kept current in the
+    transaction that inserts the events; `analytics_rebuild` recomputes it from the events."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="metric_days")
+    day = models.DateField()
+    source = models.CharField(max_length=16, choices=MetricSource.choices)
+    channel = models.CharField(max_length=20, blank=True)
+    campaign_id = models.CharField(max_length=32, blank=True)
+    campaign_activity_id = models.CharField(max_length=32, blank=True)
+    treatment_id = models.CharField(max_length=8, blank=True)
+    journey_id = models.CharField(max_length=32, blank=True)
+    journey_activity_id = models.CharField(max_length=128, blank=True)
+    metric = models.CharField(max_length=160)
+    value = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "project",
+                    "day",
+                    "source",
+                    "channel",
+                    "campaign_id",
+                    "campaign_activity_id",
+                    "treatment_id",
+                    "journey_id",
+                    "journey_activity_id",
+                    "metric",
+                ],
+                name="metric_day_unique",
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["project", "campaign_id", "day"], name="metric_day_campaign", condition=~Q(campaign_id="")
+            ),
+            models.Index(
+                fields=["project", "journey_id", "day"], name="metric_day_journey", condition=~Q(journey_id="")
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.source} {self.metric} = {self.value}"
+
+
+class AnalyticsSeen(models.Model):
+    """First-ness for counts a daily sum cannot give: an endpoint's first app event of a day (scope
+    "active", key = endpoint key), a message's first open or click ever (scope "open" or "click",
+    key = message id, day = ANY_DAY)."""
+
+    ANY_DAY = date(1970, 1, 1)
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    scope = models.CharField(max_length=16)
+    key = models.CharField(max_length=255)
+    day = models.DateField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "scope", "key", "day"], name="analytics_seen_unique")]
+        indexes = [models.Index(fields=["project", "scope", "day"], name="analytics_seen_day")]
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.key} {self.day}"

@@ -4,8 +4,13 @@ Everything else in Engage runs the same SQL on PostgreSQL and SQLite; code that 
 here which database it is talking to.
 """
 
-from django.db import OperationalError, connections, transaction
+from collections.abc import Sequence
+
+from django.db import OperationalError, connections, router, transaction
 from django.db.migrations.operations import RunSQL
+from django.db.models import Model
+from django.db.models.constants import OnConflict
+from django.db.models.sql import InsertQuery
 
 
 def is_postgresql(alias: str = "default") -> bool:
@@ -74,3 +79,60 @@ def commit_without_flush_wait(alias: str = "default") -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL synchronous_commit = off")
+
+
+def insert_new_returning(model: type[Model], objs: Sequence[Model], returning: Sequence[str]) -> list[tuple]:
+    """`bulk_create(objs, ignore_conflicts=True)` that also says which rows were inserted: the
+    `returning` columns (field names) of the inserted rows only — rows a unique constraint turned
+    away are not returned. The same SQL Django writes for bulk_create, with RETURNING (PostgreSQL,
+    and SQLite ≥ 3.35 whose RETURNING also leaves out ignored rows); field defaults and pre_save
+    (auto_now_add) apply as in bulk_create."""
+    if not objs:
+        return []
+    connection = connections[router.db_for_write(model)]
+    opts = model._meta
+    fields = [f for f in opts.local_concrete_fields if not f.primary_key and not f.generated]
+    columns = ", ".join(connection.ops.quote_name(opts.get_field(name).column) for name in returning)
+    size = max(connection.ops.bulk_batch_size(fields, objs), 1)
+    inserted: list[tuple] = []
+    with transaction.atomic(using=connection.alias, savepoint=False), connection.cursor() as cursor:
+        for start in range(0, len(objs), size):
+            query = InsertQuery(model, on_conflict=OnConflict.IGNORE)
+            query.insert_values(fields, objs[start : start + size], raw=False)
+            for sql, params in query.get_compiler(connection=connection).as_sql():
+                cursor.execute(f"{sql} RETURNING {columns}", params)
+                inserted.extend(cursor.fetchall())
+    return inserted
+
+
+def upsert_add(model: type[Model], key_fields: Sequence[str], rows: Sequence[tuple], value_field: str) -> None:
+    """Add to counters: for each row (the key fields' values, then the amount) insert it, or add the
+    amount to the row with the same key (INSERT … ON CONFLICT (key) DO UPDATE SET value = value +
+    excluded.value; PostgreSQL and SQLite alike). Rows are written in key order, so concurrent
+    transactions lock shared counters in the same order and cannot deadlock on them."""
+    if not rows:
+        return
+    connection = connections[router.db_for_write(model)]
+    opts = model._meta
+    quote = connection.ops.quote_name
+    keys = [opts.get_field(name) for name in key_fields]
+    value = quote(opts.get_field(value_field).column)
+    table = quote(opts.db_table)
+    names = ", ".join([quote(f.column) for f in keys] + [value])
+    conflict = ", ".join(quote(f.column) for f in keys)
+    per_row = len(keys) + 1
+    size = max(min(999 // per_row, 500), 1)
+    ordered = sorted(rows, key=lambda row: tuple(str(part) for part in row[:-1]))
+    with connection.cursor() as cursor:
+        for start in range(0, len(ordered), size):
+            chunk = ordered[start : start + size]
+            placeholders = ", ".join(["(" + ", ".join(["%s"] * per_row) + ")"] * len(chunk))
+            params = []
+            for row in chunk:
+                params.extend(f.get_db_prep_save(part, connection) for f, part in zip(keys, row[:-1], strict=True))
+                params.append(int(row[-1]))
+            cursor.execute(
+                f"INSERT INTO {table} ({names}) VALUES {placeholders} "
+                f"ON CONFLICT ({conflict}) DO UPDATE SET {value} = {table}.{value} + excluded.{value}",
+                params,
+            )

@@ -23,12 +23,14 @@ from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
+from audience.analytics.rollups import rollup_events
 from audience.api.serializers import endpoint_responses
 from audience.models import Endpoint, Event, EventStream
 from audience.streams import destinations
 from audience.streams.destinations import Destination, DestinationError, OutgoingRecord
 from audience.streams.records import event_record
 from engage.api.formats import iso8601
+from engage.db import insert_new_returning
 from engage.queue import enqueue_on_commit
 from projects.models import Project
 
@@ -108,12 +110,21 @@ def event_stream_delete(project: Project) -> EventStream | None:
     return stream
 
 
-def events_insert(rows: list[Event]) -> None:
+def events_insert(rows: list[Event]) -> list[Event]:
     """Insert events, skipping those already stored (idempotent per project, endpoint and event id);
-    those of projects with a stream wait for it, and its shipper runs after the commit."""
+    those of projects with a stream wait for it, and its shipper runs after the commit. The rows
+    inserted are counted into the analytics rollup in the same transaction, and returned."""
     with transaction.atomic(savepoint=False):  # inside PutEvents' transaction: no savepoint round trips
         events_stream_mark(rows)
-        Event.objects.bulk_create(rows, ignore_conflicts=True)
+        keys = set(insert_new_returning(Event, rows, ("project", "endpoint_key", "client_event_id")))
+        inserted = []
+        for row in rows:  # a key twice in `rows` was inserted once
+            key = (row.project_id, row.endpoint_key, row.client_event_id)
+            if key in keys:
+                keys.discard(key)
+                inserted.append(row)
+        rollup_events(inserted)
+    return inserted
 
 
 def events_stream_mark(rows: list[Event]) -> None:

@@ -1,0 +1,1 @@
+"""Analytics: the rollup of events (rollups), KPIs, the dashboard and the events explorer."""
