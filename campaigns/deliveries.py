@@ -204,11 +204,12 @@ def _attributes(row: Delivery, outcome: Outcome) -> dict[str, str]:
 
 
 def _events(done: Sequence[tuple[Delivery, Outcome]], now: datetime) -> None:
-    """Pinpoint's events for deliveries to endpoints; idempotent per (delivery, event type)."""
+    """Pinpoint's events for deliveries (to endpoints, and to addresses with no endpoint key, as
+    Pinpoint streams transactional email and SMS events); idempotent per (delivery, event type)."""
     events = []
     for row, outcome in done:
         types = EVENT_TYPES.get(row.channel)
-        if not row.endpoint_key or types is None or outcome.status == DeliveryStatus.QUEUED:
+        if types is None or outcome.status == DeliveryStatus.QUEUED:  # no endpoint: a transactional address
             continue
         event_type = types[0] if outcome.status == DeliveryStatus.SENT else types[1]
         events.append(

@@ -202,8 +202,8 @@ def _engagement_id(delivery: Delivery, event_type: str, when: datetime, link: st
 
 
 def _record(delivery: Delivery, event_type: str, event_id: str, when: datetime, attributes: dict[str, str]) -> bool:
-    if not delivery.endpoint_key:
-        return False
+    """Store the event; a message sent to an address (no endpoint) reports it with no endpoint key,
+    as Pinpoint streams transactional email events (the transactional KPIs count them)."""
     events_record(
         [
             SystemEvent(
@@ -222,7 +222,7 @@ def _record(delivery: Delivery, event_type: str, event_id: str, when: datetime, 
 def email_open_record(
     delivery: Delivery, *, user_agent: str = "", ip_address: str = "", now: datetime | None = None
 ) -> bool:
-    """Record `_email.open` for the delivery's endpoint, once per clock hour; False without an endpoint."""
+    """Record `_email.open` for the delivery, once per clock hour."""
     now = now or timezone.now()
     attributes = _attributes(delivery, feedback="opened", user_agent=user_agent, ip_address=ip_address)
     return _record(delivery, "_email.open", _engagement_id(delivery, "_email.open", now), now, attributes)

@@ -231,13 +231,18 @@ def test_a_pixel_link_is_no_click_link(mailed):
     assert status == 404
 
 
-def test_opens_of_a_delivery_to_a_bare_address_record_no_event(pinpoint, project, email_on, smtp_sink, tracked):
+def test_a_delivery_to_a_bare_address_reports_its_events_with_no_endpoint(
+    pinpoint, project, email_on, smtp_sink, tracked
+):
     send(pinpoint, project, addresses=["bob@example.org"])
 
     status, _, _ = http_get(pixel_of(html_of(smtp_sink.messages[0])))
 
     assert status == 200
-    assert Event.objects.count() == 0
+    events = Event.objects.order_by("id")
+    assert [(e.event_type, e.endpoint_key) for e in events] == [("_email.send", ""), ("_email.open", "")]
+    assert events[1].attributes["destination"] == "bob@example.org"
+    assert events[1].attributes["source"] == "TRANSACTIONAL"
 
 
 # --- unsubscribe -------------------------------------------------------------------------------
