@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from audience.api import segment_views, stream_views, views
+from audience.api import kpi_views, segment_views, stream_views, views
 
 # Any endpoint id reaches the view (which explains what is wrong with a bad one); only the in-app
 # messages sub-resource is left to its own route.
@@ -54,5 +54,10 @@ urlpatterns = [
         "apps/<str:application_id>/segments/<str:segment_id>/versions/<str:version>",
         segment_views.SegmentVersionView.as_view(),
         name="pinpoint-segment-version",
+    ),
+    path(
+        "apps/<str:application_id>/kpis/daterange/<str:kpi_name>",
+        kpi_views.ApplicationKpiView.as_view(),
+        name="pinpoint-application-kpi",
     ),
 ]

@@ -1,6 +1,8 @@
 from django.urls import path
 
+from audience.api import kpi_views
 from campaigns.api import campaign_views as views
+from campaigns.models import Campaign
 
 APP = "apps/<str:application_id>/campaigns"
 
@@ -17,5 +19,10 @@ urlpatterns = [
         f"{APP}/<str:campaign_id>/activities",
         views.CampaignActivitiesView.as_view(),
         name="pinpoint-campaign-activities",
+    ),
+    path(
+        f"{APP}/<str:resource_id>/kpis/daterange/<str:kpi_name>",
+        kpi_views.CampaignKpiView.as_view(model=Campaign),
+        name="pinpoint-campaign-kpi",
     ),
 ]

@@ -1,6 +1,8 @@
 from django.urls import path
 
+from audience.api import kpi_views
 from journeys.api import views
+from journeys.models import Journey
 
 APP = "apps/<str:application_id>/journeys"
 
@@ -28,5 +30,10 @@ urlpatterns = [
         f"{APP}/<str:journey_id>/runs/<str:run_id>/activities/<str:activity_id>/execution-metrics",
         views.JourneyRunActivityMetricsView.as_view(),
         name="pinpoint-journey-run-activity-metrics",
+    ),
+    path(
+        f"{APP}/<str:resource_id>/kpis/daterange/<str:kpi_name>",
+        kpi_views.JourneyKpiView.as_view(model=Journey),
+        name="pinpoint-journey-kpi",
     ),
 ]
