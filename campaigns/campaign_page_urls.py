@@ -11,6 +11,12 @@ urlpatterns = [
     path("campaigns/new/<str:step>/", campaign_wizard.wizard_step, name="wizard_step"),
     path("campaigns/<str:campaign_id>/", campaign_pages.campaign_detail, name="campaign"),
     path("campaigns/<str:campaign_id>/daily.csv", campaign_pages.campaign_results_csv, name="campaign_daily_csv"),
+    path(
+        "campaigns/<str:campaign_id>/treatments.csv",
+        campaign_pages.campaign_treatments_csv,
+        name="campaign_treatments_csv",
+    ),
+    path("campaigns/<str:campaign_id>/runs.csv", campaign_pages.campaign_runs_csv, name="campaign_runs_csv"),
     path("campaigns/<str:campaign_id>/pause/", campaign_pages.campaign_pause, name="campaign_pause"),
     path("campaigns/<str:campaign_id>/resume/", campaign_pages.campaign_resume, name="campaign_resume"),
     path("campaigns/<str:campaign_id>/delete/", campaign_pages.campaign_delete_page, name="campaign_delete"),

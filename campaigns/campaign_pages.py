@@ -6,7 +6,6 @@ services (campaigns.campaigns); figures come from campaigns.campaign_results. Ev
 from `request.project`: another project's campaign is a 404.
 """
 
-import csv
 import json
 from datetime import date
 from typing import Any
@@ -20,11 +19,12 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from campaigns.campaign_results import (
-    METRIC_LABELS,
-    METRICS,
+    RATES,
+    ab_test,
     calendar_month,
     daily_series,
     letter,
+    run_rows,
     scheduled_start,
     treatment_results,
     treatments,
@@ -33,6 +33,7 @@ from campaigns.campaigns import CampaignInvalid, campaign_delete, campaign_set_p
 from campaigns.models import Campaign, CampaignState, Frequency
 from engage.api.errors import BadRequest
 from engage.api.paging import paginate
+from engage.csv_export import csv_response
 from projects.middleware import project_required
 from projects.models import WRITE_ROLES, Project
 
@@ -200,12 +201,9 @@ def campaign_detail(request: HttpRequest, campaign_id: str) -> HttpResponse:
     project = request.project
     campaign = _campaign(project, campaign_id)
     definition = campaign.definition
-    runs = list(campaign.runs.order_by("-scheduled_start").prefetch_related("activities")[:RUNS_SHOWN])
-    for run in runs:
-        run.activity_rows = sorted(run.activities.all(), key=lambda a: (len(a.treatment_id), a.treatment_id))
-        for activity in run.activity_rows:
-            activity.letter = letter(activity.treatment_id)
+    runs = run_rows(campaign, campaign.runs.order_by("-scheduled_start").prefetch_related("activities")[:RUNS_SHOWN])
     results = treatment_results(campaign)
+    test = ab_test(results, request.GET.get("rate", "open"))
     series = daily_series(campaign)
     return render(
         request,
@@ -222,9 +220,10 @@ def campaign_detail(request: HttpRequest, campaign_id: str) -> HttpResponse:
             "runs": runs,
             "more_runs": len(runs) == RUNS_SHOWN,
             "results": results,
+            "test": test,
+            "rates": [(key, label) for key, (label, _name) in RATES.items()],
             "series": series,
             "series_rows": series.rows(),
-            "metric_labels": [METRIC_LABELS[m] for m in METRICS],
             "chart_data": series.chart_data(),
             "can_edit": can_edit(project),
         },
@@ -247,19 +246,110 @@ def _treatment_rows(definition: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def _rate(value: float | None) -> float | str:
+    return "" if value is None else value
+
+
 @login_required
 @require_GET
 @project_required
 def campaign_results_csv(request: HttpRequest, campaign_id: str) -> HttpResponse:
     """The daily figures of the campaign page's chart and table, as CSV."""
     campaign = _campaign(request.project, campaign_id)
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="campaign-{campaign.pk}-daily.csv"'
-    writer = csv.writer(response)
-    writer.writerow(["day", *METRICS])
-    for day, values in daily_series(campaign).rows():
-        writer.writerow([day.isoformat(), *values])
-    return response
+    series = daily_series(campaign)
+    return csv_response(
+        f"campaign-{campaign.pk}-daily.csv",
+        ["day", *(key for key, _label in series.keys)],
+        ([day.isoformat(), *values] for day, values in series.rows()),
+    )
+
+
+@login_required
+@require_GET
+@project_required
+def campaign_treatments_csv(request: HttpRequest, campaign_id: str) -> HttpResponse:
+    """The per-treatment table, with the A/B test on the rate the page shows (?rate=open|click)."""
+    campaign = _campaign(request.project, campaign_id)
+    results = treatment_results(campaign)
+    test = ab_test(results, request.GET.get("rate", "open"))
+    header = [
+        "treatment",
+        "treatment_id",
+        "name",
+        "attempted",
+        "delivered",
+        "delivery_rate",
+        "unique_opens",
+        "open_rate",
+        "unique_clicks",
+        "click_rate",
+        "opt_outs",
+        "waiting",
+        f"{test.rate}_rate_p_value_vs_a",
+        "winner",
+    ]
+    rows = [
+        [
+            r.letter,
+            r.treatment_id,
+            r.name,
+            r.figures.attempted,
+            r.figures.delivered,
+            _rate(r.figures.delivery_rate),
+            r.figures.opens,
+            _rate(r.figures.open_rate),
+            r.figures.clicks,
+            _rate(r.figures.click_rate),
+            r.figures.opt_outs,
+            r.pending,
+            "" if r.comparison is None else round(r.comparison.p_value, 6),
+            r.winner,
+        ]
+        for r in results
+    ]
+    return csv_response(f"campaign-{campaign.pk}-treatments.csv", header, rows)
+
+
+@login_required
+@require_GET
+@project_required
+def campaign_runs_csv(request: HttpRequest, campaign_id: str) -> HttpResponse:
+    """Every run's activities (one per treatment) with their message figures, newest first."""
+    campaign = _campaign(request.project, campaign_id)
+    runs = run_rows(campaign, campaign.runs.order_by("-scheduled_start").prefetch_related("activities"))
+    header = [
+        "scheduled_start",
+        "run_state",
+        "treatment",
+        "activity_id",
+        "activity_state",
+        "endpoints",
+        "successful_endpoints",
+        "attempted",
+        "delivered",
+        "unique_opens",
+        "unique_clicks",
+        "opt_outs",
+    ]
+    rows = [
+        [
+            run.scheduled_start.isoformat(),
+            run.state,
+            a.letter,
+            a.id,
+            a.state,
+            a.total_endpoint_count,
+            a.successful_endpoint_count,
+            a.figures.attempted,
+            a.figures.delivered,
+            a.figures.opens,
+            a.figures.clicks,
+            a.figures.opt_outs,
+        ]
+        for run in runs
+        for a in run.activity_rows
+    ]
+    return csv_response(f"campaign-{campaign.pk}-runs.csv", header, rows)
 
 
 def _month(value: str) -> tuple[int, int]:

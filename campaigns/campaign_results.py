@@ -1,10 +1,10 @@
-"""What the campaign pages show about a campaign's outcome and timing: per-treatment results, the
-daily series behind the chart, and the month calendar.
+"""What the campaign pages show about a campaign's outcome and timing: per-treatment results with the
+A/B test's verdict, per-run results, the daily series behind the chart, and the month calendar.
 
-Read-only queries over rows other parts write: Delivery rows (campaign_id, treatment_id, status,
-sent_at) from the campaign engine and the outbox, audience Event rows (`_email.*` with the
-campaign_id and treatment_id attributes) from tracking, CampaignRun rows from the scheduler. One
-GROUP BY per question; nothing here loops over recipients.
+Message figures come from the analytics rollup (campaigns.message_metrics, filtered by the campaign's
+id and grouped by treatment, activity or day); what only the outbox knows — messages still queued or
+being sent — from Delivery rows; runs from CampaignRun. One grouped query per question; nothing here
+loops over recipients.
 """
 
 import calendar
@@ -14,13 +14,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
-from django.db.models import Count, Q
-from django.db.models.fields.json import KT
-from django.db.models.functions import TruncDate
+from django.db.models import Count
 from django.utils import timezone as django_timezone
 
-from audience.models import Event
 from campaigns.campaigns import treatments_of
+from campaigns.message_metrics import (
+    SERIES,
+    Figures,
+    Series,
+    figures_by,
+    figures_daily,
+    message_series,
+    series_of,
+    since,
+)
 from campaigns.models import (
     Campaign,
     CampaignRun,
@@ -30,28 +37,15 @@ from campaigns.models import (
     Frequency,
 )
 from campaigns.schedule import EARLIEST_OFFSET, ScheduleInvalid, first_start, next_start, offset_of
+from campaigns.significance import ALPHA, MIN_SAMPLE, Arm, Comparison, Verdict, ab_winner
 from projects.models import Project
 
-METRICS = ("sent", "delivered", "opened", "clicked", "opted_out")
-METRIC_LABELS = {
-    "sent": "Sent",
-    "delivered": "Delivered",
-    "opened": "Opened",
-    "clicked": "Clicked",
-    "opted_out": "Opted out",
-}
-# Engagement events of a campaign message, as tracking records them (per endpoint).
-EVENT_METRICS = {
-    "_email.delivered": "delivered",
-    "_email.open": "opened",
-    "_email.click": "clicked",
-    "_email.unsubscribe": "opted_out",
-}
-FAILED = (DeliveryStatus.FAILED_PERMANENT, DeliveryStatus.UNKNOWN)
 PENDING = (DeliveryStatus.QUEUED, DeliveryStatus.SENDING)
 ACTIVE_STATES = (CampaignState.SCHEDULED, CampaignState.EXECUTING, CampaignState.PENDING_NEXT_RUN)
 TRIGGERED = (Frequency.EVENT, Frequency.IN_APP_EVENT)
 MAX_STARTS_PER_CAMPAIGN = 800  # an hourly campaign has at most 744 starts in a month
+# The rates an A/B test can be decided on (the page's ?rate=): label and the Figures field counted.
+RATES = {"open": ("open rate", "opens"), "click": ("click rate", "clicks")}
 
 
 def letter(treatment_id: str) -> str:
@@ -73,113 +67,114 @@ class TreatmentResult:
     treatment_id: str
     name: str = ""
     percent: int | None = None
-    sent: int = 0
-    failed: int = 0
+    figures: Figures = field(default_factory=Figures)
     pending: int = 0
-    delivered: int = 0
-    opened: int = 0
-    clicked: int = 0
-    opted_out: int = 0
+    comparison: Comparison | None = None  # the chosen rate against A's (not for A)
+    winner: bool = False
 
     @property
     def letter(self) -> str:
         return letter(self.treatment_id)
 
-    def rate(self, count: int) -> float | None:
-        return round(100 * count / self.sent, 1) if self.sent else None
-
-    @property
-    def open_rate(self) -> float | None:
-        return self.rate(self.opened)
-
-    @property
-    def click_rate(self) -> float | None:
-        return self.rate(self.clicked)
-
-
-def _events(campaign: Campaign):
-    # Tracking stores engagement per endpoint; the campaign's attributes tell whose message it was.
-    return Event.objects.filter(
-        project_id=campaign.project_id,
-        event_type__in=EVENT_METRICS,
-        timestamp__gte=campaign.creation_date,
-        attributes__campaign_id=campaign.pk,
-    )
-
 
 def treatment_results(campaign: Campaign) -> list[TreatmentResult]:
-    """Per treatment: deliveries by outcome, and endpoints that delivered/opened/clicked/opted out."""
+    """Per treatment (the definition's, then any others that sent): message figures from the
+    rollup and the messages still queued or being sent. Two queries."""
     results = {t["id"]: TreatmentResult(t["id"], t["name"], t["percent"]) for t in treatments(campaign.definition)}
-
-    def result(treatment_id: str) -> TreatmentResult:
-        return results.setdefault(treatment_id, TreatmentResult(treatment_id))
-
-    deliveries = (
-        Delivery.objects.filter(project_id=campaign.project_id, campaign_id=campaign.pk)
-        .values("treatment_id")
-        .annotate(
-            sent=Count("pk", filter=Q(status=DeliveryStatus.SENT)),
-            failed=Count("pk", filter=Q(status__in=FAILED)),
-            pending=Count("pk", filter=Q(status__in=PENDING)),
-        )
+    found = figures_by(campaign.project_id, since(campaign.creation_date), "treatment_id", campaign_id=campaign.pk)
+    for treatment_id, figures in found.items():
+        results.setdefault(treatment_id or "0", TreatmentResult(treatment_id or "0")).figures += figures
+    pending = (
+        Delivery.objects.filter(project_id=campaign.project_id, campaign_id=campaign.pk, status__in=PENDING)
+        .values_list("treatment_id")
+        .annotate(n=Count("pk"))
+        .order_by()
     )
-    for row in deliveries:
-        target = result(row["treatment_id"] or "0")
-        target.sent, target.failed, target.pending = row["sent"], row["failed"], row["pending"]
-    engaged = (
-        _events(campaign)
-        .annotate(treatment=KT("attributes__treatment_id"))
-        .values("event_type", "treatment")
-        .annotate(endpoints=Count("endpoint_key", distinct=True))
-    )
-    for row in engaged:
-        setattr(result(row["treatment"] or "0"), EVENT_METRICS[row["event_type"]], row["endpoints"])
+    for treatment_id, n in pending:
+        results.setdefault(treatment_id or "0", TreatmentResult(treatment_id or "0")).pending += n
     return sorted(results.values(), key=lambda r: (len(r.treatment_id), r.treatment_id))
 
 
 @dataclass
-class Series:
-    """Daily counts (in the site's time zone) from the first day with data to the last."""
+class ABTest:
+    """The A/B test of a campaign's treatments on one rate: the verdict and what the page says."""
 
-    days: list[date] = field(default_factory=list)
-    values: dict[str, list[int]] = field(default_factory=dict)
+    rate: str
+    rate_label: str
+    verdict: Verdict
+    text: str
 
-    def rows(self) -> list[tuple[date, list[int]]]:
-        return [(day, [self.values[m][i] for m in METRICS]) for i, day in enumerate(self.days)]
 
-    def chart_data(self) -> dict[str, Any]:
-        return {
-            "labels": [day.isoformat() for day in self.days],
-            "datasets": [{"key": m, "label": METRIC_LABELS[m], "data": self.values[m]} for m in METRICS],
-        }
+def _pct(figures: Figures, name: str) -> str:
+    value = figures.open_rate if name == "opens" else figures.click_rate
+    return "n/a" if value is None else f"{value}%"
+
+
+def ab_test(results: list[TreatmentResult], rate: str = "open") -> ABTest:
+    """Compare each treatment's `rate` ("open" or "click", of delivered messages) with treatment A's
+    (two-proportion z-test, campaigns.significance); marks the rows' comparison and the winner."""
+    if rate not in RATES:
+        rate = "open"
+    label, name = RATES[rate]
+    by_id = {r.treatment_id: r for r in results}
+    control = by_id.get("0") or TreatmentResult("0")
+    ordered = [control, *(r for r in results if r.treatment_id != "0")]
+    arms = [
+        Arm(r.treatment_id, min(getattr(r.figures, name), r.figures.delivered), r.figures.delivered) for r in ordered
+    ]
+    verdict = ab_winner(arms)
+    for r in results:
+        r.comparison = verdict.comparisons.get(r.treatment_id)
+        r.winner = r.treatment_id == verdict.winner
+    if verdict.outcome == "winner":
+        win = by_id[verdict.winner]
+        if win is control:
+            text = (
+                f"Treatment A (the default) wins on {label}: {_pct(control.figures, name)}, and every other "
+                f"treatment's {label} is significantly lower (p < {ALPHA})."
+            )
+        else:
+            p = win.comparison.p_value if win.comparison else 1.0
+            text = (
+                f"Treatment {win.letter} wins on {label}: {_pct(win.figures, name)} against "
+                f"{_pct(control.figures, name)} for treatment A, a difference that is statistically "
+                f"significant (p = {p:.3g}, below {ALPHA})."
+            )
+    elif verdict.outcome == "too_small":
+        counts = ", ".join(f"{r.letter} {r.figures.delivered}" for r in ordered)
+        text = (
+            f"No winner yet: too few delivered messages to test. Each treatment needs at least {MIN_SAMPLE} "
+            f"delivered messages (delivered so far: {counts})."
+        )
+    elif verdict.outcome == "no_difference":
+        text = (
+            f"No winner: the differences in {label} between the treatments and treatment A are not "
+            f"statistically significant (p ≥ {ALPHA}), so they may be chance. More recipients may show one."
+        )
+    else:
+        text = ""
+    return ABTest(rate, label, verdict, text)
+
+
+def run_rows(campaign: Campaign, runs: Iterable[CampaignRun]) -> list[CampaignRun]:
+    """The runs with `activity_rows` (their activities, treatment order), each with `letter` and its
+    message `figures` from the rollup (one query for all)."""
+    runs = list(runs)
+    found = figures_by(
+        campaign.project_id, since(campaign.creation_date), "campaign_activity_id", campaign_id=campaign.pk
+    )
+    for run in runs:
+        run.activity_rows = sorted(run.activities.all(), key=lambda a: (len(a.treatment_id), a.treatment_id))
+        for activity in run.activity_rows:
+            activity.letter = letter(activity.treatment_id)
+            activity.figures = found.get(activity.id) or Figures()
+    return runs
 
 
 def daily_series(campaign: Campaign) -> Series:
-    """Messages sent a day (Delivery.sent_at) and endpoints with each engagement event a day."""
-    counts: dict[date, dict[str, int]] = defaultdict(lambda: dict.fromkeys(METRICS, 0))
-    sent = (
-        Delivery.objects.filter(
-            project_id=campaign.project_id, campaign_id=campaign.pk, status=DeliveryStatus.SENT, sent_at__isnull=False
-        )
-        .annotate(day=TruncDate("sent_at"))
-        .values("day")
-        .annotate(n=Count("pk"))
-    )
-    for row in sent:
-        counts[row["day"]]["sent"] = row["n"]
-    engaged = (
-        _events(campaign)
-        .annotate(day=TruncDate("timestamp"))
-        .values("day", "event_type")
-        .annotate(n=Count("endpoint_key", distinct=True))
-    )
-    for row in engaged:
-        counts[row["day"]][EVENT_METRICS[row["event_type"]]] = row["n"]
-    if not counts:
-        return Series(values={m: [] for m in METRICS})
-    first, last = min(counts), max(counts)
-    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
-    return Series(days=days, values={m: [counts[d][m] if d in counts else 0 for d in days] for m in METRICS})
+    """Per UTC day: messages sent (accepted) and delivered, unique opens and clicks, opt-outs."""
+    daily = figures_daily(campaign.project_id, since(campaign.creation_date), campaign_id=campaign.pk)
+    return series_of(message_series(daily), SERIES)
 
 
 # --- calendar ------------------------------------------------------------------------------------

@@ -1,17 +1,24 @@
-"""Campaign pages: list, detail (runs, results, chart table), calendar, pause/resume/delete, and the
-wizard through the test client. Rows other parts write (deliveries, events, runs) are made here
-directly: the pages only read them."""
+"""Campaign pages: list, detail (runs, results per treatment and run, the A/B verdict, the chart's
+table, CSV downloads), calendar, pause/resume/delete, and the wizard through the test client. The
+results come from real sends: campaigns run by the engine to the SMTP sink, opens, clicks and
+unsubscribes recorded by the tracking functions, a bounce reported as a provider's webhook does."""
+# ruff: noqa: F811 - pytest fixtures imported from test_deliveries are parameters here
 
+import csv
+import io
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 from django.urls import reverse
 
+from audience.analytics.rollups import rollup_rebuild
 from audience.models import Segment, SegmentType
+from audience.segments import segment_create
 from audience.services import endpoints_write
 from audience.validation import parse_endpoint
-from campaigns.campaign_results import calendar_month, daily_series, treatment_results
+from campaigns.campaign_results import calendar_month, treatment_results
 from campaigns.models import (
     Campaign,
     CampaignActivity,
@@ -21,10 +28,18 @@ from campaigns.models import (
     DeliveryStatus,
     Frequency,
 )
+from campaigns.runs import campaigns_start_due
+from campaigns.significance import two_proportion_z_test
 from campaigns.templates import template_create
-from campaigns.tracking import email_click_record, email_open_record, email_unsubscribe
+from campaigns.tracking import email_click_record, email_open_record, email_unsubscribe, provider_event_record
 from projects.models import Role
-from tests.factories import EventFactory, MembershipFactory, ProjectFactory
+from tests.campaigns.test_campaign_runs import EMAIL as RUNS_EMAIL
+from tests.campaigns.test_campaign_runs import NOW as RUN_AT
+from tests.campaigns.test_campaign_runs import PRO, run_all
+from tests.campaigns.test_campaign_runs import endpoint as runs_endpoint
+from tests.campaigns.test_campaign_runs import make_campaign as runnable_campaign
+from tests.campaigns.test_deliveries import email_channel, smtp_sink  # noqa: F401 - fixtures
+from tests.factories import MembershipFactory, ProjectFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -67,9 +82,9 @@ def at(day: int, hour: int = 9) -> datetime:
 
 def cells(html: str, row_id: str) -> dict[str, str]:
     """The data-metric cells of one results row, as text."""
-    row = re.search(rf'<tr id="{row_id}">(.*?)</tr>', html, re.S).group(1)
+    row = re.search(rf'<tr id="{row_id}"[^>]*>(.*?)</tr>', html, re.S).group(1)
     return {
-        m: re.sub(r"<div.*", "", v, flags=re.S).strip()
+        m: re.sub(r"<(div|span).*", "", v, flags=re.S).strip()
         for m, v in re.findall(r'data-metric="(\w+)">(.*?)</td>', row, re.S)
     }
 
@@ -129,6 +144,8 @@ def test_another_projects_campaign_is_not_found(signed_in):
 
     assert signed_in.get(reverse("campaigns:campaign", args=[theirs.pk])).status_code == 404
     assert signed_in.get(reverse("campaigns:campaign_daily_csv", args=[theirs.pk])).status_code == 404
+    assert signed_in.get(reverse("campaigns:campaign_treatments_csv", args=[theirs.pk])).status_code == 404
+    assert signed_in.get(reverse("campaigns:campaign_runs_csv", args=[theirs.pk])).status_code == 404
     assert signed_in.post(reverse("campaigns:campaign_pause", args=[theirs.pk])).status_code == 404
     assert signed_in.post(reverse("campaigns:campaign_delete", args=[theirs.pk])).status_code == 404
     assert "Theirs" not in signed_in.get(reverse("campaigns:campaigns")).content.decode()
@@ -183,150 +200,239 @@ def test_deleting_a_campaign(signed_in, project):
 # --- detail --------------------------------------------------------------------------------------
 
 
-def _deliveries(project, campaign, treatment_id: str, statuses: list[tuple[str, datetime | None]]) -> None:
-    Delivery.objects.bulk_create(
-        Delivery(
-            project=project,
-            channel="EMAIL",
-            address=f"r{treatment_id}-{n}@example.com",
-            endpoint_key=f"r{treatment_id}-{n}",
-            source="CAMPAIGN",
-            campaign_id=campaign.pk,
-            treatment_id=treatment_id,
-            status=status,
-            sent_at=sent_at,
-            message_id=f"<{campaign.pk}-{treatment_id}-{n}@example.com>",
-        )
-        for n, (status, sent_at) in enumerate(statuses)
-    )
+def _sent(project, *, count: int, ab: bool = True, execute: bool = True, capture=None):
+    """A campaign (A/B, 50/50, when `ab`) to `count` endpoints run at RUN_AT by the campaign engine;
+    with `execute`, the outbox sends to the SMTP sink.
+    Returns the campaign and its deliveries per treatment, sent ones in endpoint order."""
+    for n in range(count):
+        runs_endpoint(project, f"p{n:03d}")
+    segment = segment_create(project, name="pro", dimensions=PRO)
+    extra = {"TreatmentName": "Plain"}
+    if ab:
+        extra["AdditionalTreatments"] = [
+            {"Id": "1", "SizePercent": 50, "TreatmentName": "Emoji", "MessageConfiguration": RUNS_EMAIL}
+        ]
+    campaign = runnable_campaign(project, segment, now=RUN_AT, **extra)
+    if execute:
+        with time_machine.travel(RUN_AT, tick=False), capture(execute=True):
+            campaigns_start_due(RUN_AT)
+    else:
+        run_all(campaign, RUN_AT)  # the run's steps write the deliveries; the outbox never runs
+    rows = Delivery.objects.filter(project=project, campaign_id=campaign.pk).order_by("endpoint_key")
+    sent = {t: [d for d in rows if d.treatment_id == t and d.status == DeliveryStatus.SENT] for t in ("0", "1")}
+    failed = {
+        t: sum(1 for d in rows if d.treatment_id == t and d.status == DeliveryStatus.FAILED_PERMANENT)
+        for t in ("0", "1")
+    }
+    return campaign, sent, failed
 
 
-def _event(project, campaign, treatment_id: str, event_type: str, endpoint: str, when: datetime) -> None:
-    EventFactory(
-        project=project,
-        endpoint_key=endpoint,
-        event_type=event_type,
-        timestamp=when,
-        attributes={"campaign_id": campaign.pk, "treatment_id": treatment_id},
-    )
+DAY1, DAY2 = RUN_AT + timedelta(days=1), RUN_AT + timedelta(days=2)
 
 
 @pytest.fixture
-def ab_campaign(project, segment):
-    campaign = make_campaign(
-        project,
-        "Subject test",
-        segment=segment,
-        definition={
-            "HoldoutPercent": 10,
-            "TreatmentName": "Plain",
-            "AdditionalTreatments": [
-                {"Id": "1", "SizePercent": 40, "TreatmentName": "Emoji", "MessageConfiguration": EMAIL}
-            ],
-        },
-    )
-    Campaign.objects.filter(pk=campaign.pk).update(creation_date=at(1))
-    campaign.refresh_from_db()
-    sent, failed, queued = DeliveryStatus.SENT, DeliveryStatus.FAILED_PERMANENT, DeliveryStatus.QUEUED
-    _deliveries(project, campaign, "0", [(sent, at(10)), (sent, at(10)), (sent, at(11)), (failed, None)])
-    _deliveries(project, campaign, "1", [(sent, at(10)), (sent, at(11)), (queued, None)])
-    _event(project, campaign, "0", "_email.open", "r0-0", at(10, 12))
-    _event(project, campaign, "0", "_email.open", "r0-0", at(10, 15))  # the same endpoint, another hour
-    _event(project, campaign, "0", "_email.open", "r0-1", at(11, 10))
-    _event(project, campaign, "0", "_email.click", "r0-1", at(11, 10))
-    _event(project, campaign, "1", "_email.open", "r1-0", at(11, 10))
-    _event(project, campaign, "1", "_email.unsubscribe", "r1-0", at(11, 11))
-    _event(project, campaign, "1", "_email.delivered", "r1-0", at(10, 9))
-    # Not this campaign's: another campaign's open, and an open without campaign attributes.
-    EventFactory(project=project, endpoint_key="r0-2", event_type="_email.open", timestamp=at(11), attributes={})
-    _event(project, make_campaign(project, "Other"), "0", "_email.open", "r0-2", at(11))
-    return campaign
+def ab_campaign(project, email_channel, smtp_sink, django_capture_on_commit_callbacks):
+    """100 endpoints, A/B 50/50, one address refused by the SMTP server; then, through tracking and a
+    provider's report: a bounce after sending (A), unique opens 5 of A and 30 of B, clicks 1 of A and
+    2 of B, an unsubscribe in B, spread over the two days after the send."""
+    smtp_sink.refuse.add("p007@example.org")
+    campaign, sent, failed = _sent(project, count=100, capture=django_capture_on_commit_callbacks)
+    a, b = sent["0"], sent["1"]
+    assert len(a) > 35 and len(b) > 35 and failed["0"] + failed["1"] == 1
+    provider_event_record(a[0], "bounced", esp="postmark", when=RUN_AT + timedelta(hours=1))
+    for delivery in a[1:6] + b[:30]:
+        email_open_record(delivery, now=DAY1)
+    email_open_record(a[1], now=DAY2)  # the same message again: not a unique open
+    email_click_record(a[1], "https://example.com/sale", now=DAY1)
+    email_click_record(b[0], "https://example.com/sale", now=DAY2)
+    email_click_record(b[0], "https://example.com/other", now=DAY2)  # another link of the same message
+    email_click_record(b[1], "https://example.com/sale", now=DAY2)
+    email_unsubscribe(b[2], now=DAY2)
+    return campaign, sent, failed
 
 
-def test_the_detail_page_shows_per_treatment_figures_from_the_rows(signed_in, ab_campaign):
-    html = signed_in.get(reverse("campaigns:campaign", args=[ab_campaign.pk])).content.decode()
+def test_the_detail_page_shows_per_treatment_figures_from_the_campaigns_events(signed_in, ab_campaign):
+    campaign, sent, failed = ab_campaign
+    a, b = len(sent["0"]), len(sent["1"])
 
-    assert cells(html, "treatment-0") == {
-        "sent": "3",
-        "failed": "1",
+    html = signed_in.get(reverse("campaigns:campaign", args=[campaign.pk])).content.decode()
+
+    figures_a, figures_b = cells(html, "treatment-0"), cells(html, "treatment-1")
+    assert {k: figures_a[k] for k in ("attempted", "delivered", "opens", "clicks", "opt_outs", "pending")} == {
+        "attempted": str(a + failed["0"]),
+        "delivered": str(a - 1),
+        "opens": "5",
+        "clicks": "1",
+        "opt_outs": "0",
         "pending": "0",
-        "delivered": "0",
-        "opened": "2",
-        "clicked": "1",
-        "opted_out": "0",
     }
-    assert cells(html, "treatment-1") == {
-        "sent": "2",
-        "failed": "0",
-        "pending": "1",
-        "delivered": "1",
-        "opened": "1",
-        "clicked": "0",
-        "opted_out": "1",
+    assert {k: figures_b[k] for k in ("attempted", "delivered", "opens", "clicks", "opt_outs", "pending")} == {
+        "attempted": str(b + failed["1"]),
+        "delivered": str(b),
+        "opens": "30",
+        "clicks": "2",
+        "opt_outs": "1",
+        "pending": "0",
     }
+    assert figures_a["open_rate"] == f"{round(100 * 5 / (a - 1), 1)}%"
+    assert figures_b["click_rate"] == f"{round(100 * 2 / b, 1)}%"
+    assert figures_a["delivery_rate"] == f"{round(100 * (a - 1) / (a + failed['0']), 1)}%"
     assert "A — Plain" in html and "B — Emoji" in html
-    assert "50% of the segment" in html and "40% of the segment" in html
-    assert "66.7%" in html  # treatment A: 2 of 3 sent messages opened
 
 
-def test_the_chart_table_has_the_daily_numbers(signed_in, ab_campaign):
-    html = signed_in.get(reverse("campaigns:campaign", args=[ab_campaign.pk])).content.decode()
+def test_the_winner_is_marked_by_the_z_test_on_the_chosen_rate(signed_in, ab_campaign):
+    campaign, sent, _failed = ab_campaign
+    a, b = len(sent["0"]), len(sent["1"])
+    page = reverse("campaigns:campaign", args=[campaign.pk])
 
-    table = re.search(r'<table class="compact" id="results-table">.*?<tbody>(.*?)</tbody>', html, re.S).group(1)
-    rows = {
+    by_open = signed_in.get(page).content.decode()
+    by_click = signed_in.get(page, {"rate": "click"}).content.decode()
+
+    expected = two_proportion_z_test(5, a - 1, 30, b)
+    assert expected.p_value < 0.001
+    assert '<tr id="treatment-1" class="winner">' in by_open
+    assert '<tr id="treatment-0">' in by_open
+    assert "Treatment B wins on open rate" in by_open
+    assert cells(by_open, "treatment-1")["p_value"].startswith("&lt; 0.001")
+    # clicks: 1 of A's against 2 of B's, far from significant
+    clicks = two_proportion_z_test(1, a - 1, 2, b)
+    assert clicks.p_value > 0.05
+    assert 'class="winner"' not in by_click
+    assert "No winner: the differences in click rate" in by_click
+    assert cells(by_click, "treatment-1")["p_value"] == clicks.p_text
+    assert '<option value="click" selected>' in by_click
+
+
+def test_too_few_delivered_messages_are_not_tested(
+    signed_in, project, email_channel, smtp_sink, django_capture_on_commit_callbacks
+):
+    campaign, sent, _failed = _sent(project, count=8, capture=django_capture_on_commit_callbacks)
+    for delivery in sent["1"]:
+        email_open_record(delivery, now=DAY1)
+
+    html = signed_in.get(reverse("campaigns:campaign", args=[campaign.pk])).content.decode()
+
+    assert "No winner yet: too few delivered messages to test" in html
+    assert f"A {len(sent['0'])}, B {len(sent['1'])}" in html
+    assert 'class="winner"' not in html
+    assert 'data-metric="p_value"><span class="hint">not tested</span>' in html
+
+
+def test_messages_not_sent_yet_are_waiting(signed_in, project, email_channel):
+    campaign, _sent_rows, _failed = _sent(project, count=6, ab=False, execute=False)
+
+    html = signed_in.get(reverse("campaigns:campaign", args=[campaign.pk])).content.decode()
+
+    assert cells(html, "treatment-0")["pending"] == "6"
+    assert cells(html, "treatment-0")["attempted"] == "0"
+    assert "p-value vs A" not in html  # one treatment: no A/B test
+    assert "Nothing sent yet" in html
+
+
+def _table_rows(html: str, table_id: str) -> dict[str, list[str]]:
+    table = re.search(rf'<table class="compact" id="{table_id}">.*?<tbody>(.*?)</tbody>', html, re.S).group(1)
+    return {
         re.search(r'datetime="([\d-]+)"', row).group(1): re.findall(r'<td class="number">(\d+)</td>', row)
         for row in re.findall(r"<tr><th.*?</tr>", table, re.S)
     }
-    # sent, delivered, opened, clicked, opted out (endpoints per day)
-    assert rows == {"2030-03-10": ["3", "1", "1", "0", "0"], "2030-03-11": ["2", "0", "2", "1", "1"]}
+
+
+def test_the_chart_table_has_the_daily_numbers(signed_in, ab_campaign):
+    campaign, sent, _failed = ab_campaign
+    total = len(sent["0"]) + len(sent["1"])
+
+    html = signed_in.get(reverse("campaigns:campaign", args=[campaign.pk])).content.decode()
+
+    # sent, delivered, unique opens, unique clicks, opt-outs per UTC day
+    assert _table_rows(html, "results-table") == {
+        "2026-11-30": [str(total), str(total - 1), "0", "0", "0"],
+        "2026-12-01": ["0", "0", "35", "1", "0"],
+        "2026-12-02": ["0", "0", "0", "2", "1"],
+    }
+    assert 'data-chart="results-data"' in html
     assert 'id="results-data"' in html
     assert 'role="img"' in html
 
 
 def test_the_daily_figures_download_as_csv(signed_in, ab_campaign):
-    response = signed_in.get(reverse("campaigns:campaign_daily_csv", args=[ab_campaign.pk]))
+    campaign, sent, _failed = ab_campaign
+    total = len(sent["0"]) + len(sent["1"])
+
+    response = signed_in.get(reverse("campaigns:campaign_daily_csv", args=[campaign.pk]))
 
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert response.content.decode().splitlines() == [
-        "day,sent,delivered,opened,clicked,opted_out",
-        "2030-03-10,3,1,1,0,0",
-        "2030-03-11,2,0,2,1,1",
+        "day,sent,delivered,opens,clicks,opt_outs",
+        f"2026-11-30,{total},{total - 1},0,0,0",
+        "2026-12-01,0,0,35,1,0",
+        "2026-12-02,0,0,0,2,1",
     ]
 
 
-def test_results_count_endpoints_not_events(ab_campaign):
-    results = {r.treatment_id: r for r in treatment_results(ab_campaign)}
-    series = daily_series(ab_campaign)
+def test_the_treatment_table_downloads_as_csv_with_the_test(signed_in, ab_campaign):
+    campaign, sent, failed = ab_campaign
+    a, b = len(sent["0"]), len(sent["1"])
 
-    assert results["0"].opened == 2
-    assert series.values["opened"] == [1, 2]
-    assert series.chart_data()["labels"] == ["2030-03-10", "2030-03-11"]
+    response = signed_in.get(reverse("campaigns:campaign_treatments_csv", args=[campaign.pk]), {"rate": "click"})
 
-
-def test_tracked_opens_clicks_and_unsubscribes_count_for_the_campaign(signed_in, project):
-    _endpoint(project, "ada", {"ChannelType": "EMAIL", "Address": "ada@example.com"})
-    campaign = make_campaign(project)
-    delivery = Delivery.objects.create(
-        project=project,
-        channel="EMAIL",
-        address="ada@example.com",
-        endpoint_key="ada",
-        source="CAMPAIGN",
-        campaign_id=campaign.pk,
-        campaign_activity_id="a1",
-        treatment_id="0",
-        status=DeliveryStatus.SENT,
-        sent_at=at(10),
-        message_id="<m1@example.com>",
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    assert [(r["treatment"], r["name"], r["winner"]) for r in rows] == [
+        ("A", "Plain", "false"),
+        ("B", "Emoji", "false"),
+    ]
+    assert (rows[0]["attempted"], rows[0]["delivered"], rows[0]["unique_opens"], rows[0]["unique_clicks"]) == (
+        str(a + failed["0"]),
+        str(a - 1),
+        "5",
+        "1",
+    )
+    assert (rows[1]["delivered"], rows[1]["unique_opens"], rows[1]["opt_outs"]) == (str(b), "30", "1")
+    assert rows[0]["click_rate_p_value_vs_a"] == ""
+    assert float(rows[1]["click_rate_p_value_vs_a"]) == pytest.approx(
+        two_proportion_z_test(1, a - 1, 2, b).p_value, abs=1e-6
     )
 
-    email_open_record(delivery)
-    email_click_record(delivery, "https://example.com/sale")
-    email_unsubscribe(delivery)
+
+def test_each_run_shows_its_messages_and_downloads_as_csv(signed_in, ab_campaign):
+    campaign, sent, failed = ab_campaign
+    activities = {a.treatment_id: a for a in CampaignActivity.objects.filter(campaign=campaign)}
 
     html = signed_in.get(reverse("campaigns:campaign", args=[campaign.pk])).content.decode()
-    figures = cells(html, "treatment-0")
-    assert (figures["sent"], figures["opened"], figures["clicked"], figures["opted_out"]) == ("1", "1", "1", "1")
+    response = signed_in.get(reverse("campaigns:campaign_runs_csv", args=[campaign.pk]))
+
+    assert cells(html, f"activity-{activities['1'].id}") == {
+        "attempted": str(len(sent["1"]) + failed["1"]),
+        "delivered": str(len(sent["1"])),
+        "opens": "30",
+        "clicks": "2",
+        "opt_outs": "1",
+    }
+    rows = {r["treatment"]: r for r in csv.DictReader(io.StringIO(response.content.decode()))}
+    assert set(rows) == {"A", "B"}
+    assert (rows["A"]["activity_id"], rows["A"]["delivered"], rows["A"]["unique_opens"]) == (
+        activities["0"].id,
+        str(len(sent["0"]) - 1),
+        "5",
+    )
+    assert rows["A"]["successful_endpoints"] == str(activities["0"].successful_endpoint_count)
+
+
+def test_the_detail_page_takes_a_fixed_number_of_queries(signed_in, ab_campaign, django_assert_max_num_queries):
+    campaign, _sent_rows, _failed = ab_campaign
+
+    with django_assert_max_num_queries(16):
+        response = signed_in.get(reverse("campaigns:campaign", args=[campaign.pk]))
+
+    assert response.status_code == 200
+
+
+def test_the_figures_are_the_events_rebuilt(ab_campaign):
+    campaign, _sent_rows, _failed = ab_campaign
+    live = [(r.treatment_id, r.figures) for r in treatment_results(campaign)]
+
+    rollup_rebuild(campaign.project_id)
+
+    assert [(r.treatment_id, r.figures) for r in treatment_results(campaign)] == live
 
 
 def test_the_detail_page_lists_runs_with_activities_and_metrics(signed_in, project):
