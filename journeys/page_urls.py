@@ -1,6 +1,6 @@
 from django.urls import path
 
-from journeys import pages, views
+from journeys import analytics_pages, pages, views
 
 # Mounted in journeys/urls.py; the list is journeys:journeys (/journeys/), the navigation's link.
 urlpatterns = [
@@ -11,4 +11,7 @@ urlpatterns = [
     path("journeys/<str:journey_id>/save/", views.journey_save, name="journey_save"),
     path("journeys/<str:journey_id>/state/", views.journey_state, name="journey_state"),
     path("journeys/<str:journey_id>/metrics/", views.journey_metrics, name="journey_metrics"),
+    path("journeys/<str:journey_id>/analytics/", analytics_pages.journey_analytics, name="journey_analytics"),
+    path("journeys/<str:journey_id>/funnel.csv", analytics_pages.journey_funnel_csv, name="journey_funnel_csv"),
+    path("journeys/<str:journey_id>/daily.csv", analytics_pages.journey_daily_csv, name="journey_daily_csv"),
 ]
