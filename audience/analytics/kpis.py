@@ -24,9 +24,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import phonenumbers
-from django.db.models import Case, Count, Exists, F, OuterRef, Q, QuerySet, Value, When
+from django.db.models import Case, Count, Exists, F, OuterRef, Q, QuerySet, TextField, Value, When
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models.functions import Coalesce, Concat, TruncDate
 
 from audience.analytics.rollups import (
     BOUNCED_AFTER,
@@ -332,7 +332,8 @@ def _rollup_values(
 
 
 def _text(name: str) -> Coalesce:
-    return Coalesce(KeyTextTransform(name, "attributes"), Value(""))
+    """An attribute as text ("" when absent)."""
+    return Coalesce(KeyTextTransform(name, "attributes"), Value(""), output_field=TextField())
 
 
 def _accepted() -> Q:
@@ -358,16 +359,25 @@ def _recipient_values(
         events = events.filter(campaign_id="", journey_id="")
     if computation.events == ACCEPTED:
         events = events.annotate(
-            send_status=Coalesce(KeyTextTransform("campaign_send_status", "attributes"), _text("journey_send_status")),
-            send_channel=Coalesce(KeyTextTransform("delivery_type", "attributes"), _text("journey_activity_type")),
+            send_status=Coalesce(
+                KeyTextTransform("campaign_send_status", "attributes"),
+                _text("journey_send_status"),
+                output_field=TextField(),
+            ),
+            send_channel=Coalesce(
+                KeyTextTransform("delivery_type", "attributes"),
+                _text("journey_activity_type"),
+                output_field=TextField(),
+            ),
         ).filter(_accepted())
     else:
         events = events.filter(event_type=computation.events)
     # A message to a bare address (no endpoint) counts its address as the recipient.
     events = events.annotate(
         who=Case(
-            When(endpoint_key="", then=Coalesce(_text("destination"), _text("destination_phone_number"))),
+            When(endpoint_key="", then=Concat(_text("destination"), _text("destination_phone_number"))),
             default=F("endpoint_key"),
+            output_field=TextField(),
         )
     )
     if kpi.grouping is None:
