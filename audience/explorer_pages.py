@@ -65,6 +65,7 @@ class ExplorerForm(RangeForm):
     types = forms.MultipleChoiceField(
         label="Event types",
         required=False,
+        widget=forms.CheckboxSelectMultiple,
         help_text=f"Up to {MAX_CHART_TYPES}. None chosen: every type, the {MAX_CHART_TYPES} most frequent charted.",
     )
     attribute = forms.CharField(

@@ -14,6 +14,9 @@ document.addEventListener("DOMContentLoaded", () => {
   // Dashes as well as colours, so the lines differ for people who do not tell the colours apart.
   const dashes = [[], [6, 3], [2, 2], [8, 4, 2, 4], [12, 4], [], [6, 3], [2, 2], [8, 4, 2, 4], [12, 4]];
 
+  // No animation for people who asked their system for less motion.
+  const animation = window.matchMedia("(prefers-reduced-motion: reduce)").matches ? false : {};
+
   const read = (id) => {
     const source = document.getElementById(id);
     return source ? JSON.parse(source.textContent) : null;
@@ -36,6 +39,7 @@ document.addEventListener("DOMContentLoaded", () => {
         })),
       },
       options: {
+        animation,
         maintainAspectRatio: false,
         interaction: { mode: "index", intersect: false },
         scales: { y: { beginAtZero: true, ticks: { precision: 0 } } },
@@ -54,6 +58,7 @@ document.addEventListener("DOMContentLoaded", () => {
         datasets: [{ label: "Endpoints", data: funnel.data, backgroundColor: colours[0] }],
       },
       options: {
+        animation,
         indexAxis: "y",
         maintainAspectRatio: false,
         plugins: { legend: { display: false } },
