@@ -26,7 +26,6 @@ from campaigns.message_metrics import (
     figures_daily,
     message_series,
     series_of,
-    since,
 )
 from campaigns.models import (
     Campaign,
@@ -81,7 +80,7 @@ def treatment_results(campaign: Campaign) -> list[TreatmentResult]:
     """Per treatment (the definition's, then any others that sent): message figures from the
     rollup and the messages still queued or being sent. Two queries."""
     results = {t["id"]: TreatmentResult(t["id"], t["name"], t["percent"]) for t in treatments(campaign.definition)}
-    found = figures_by(campaign.project_id, since(campaign.creation_date), "treatment_id", campaign_id=campaign.pk)
+    found = figures_by(campaign.project_id, "treatment_id", campaign_id=campaign.pk)
     for treatment_id, figures in found.items():
         results.setdefault(treatment_id or "0", TreatmentResult(treatment_id or "0")).figures += figures
     pending = (
@@ -160,9 +159,7 @@ def run_rows(campaign: Campaign, runs: Iterable[CampaignRun]) -> list[CampaignRu
     """The runs with `activity_rows` (their activities, treatment order), each with `letter` and its
     message `figures` from the rollup (one query for all)."""
     runs = list(runs)
-    found = figures_by(
-        campaign.project_id, since(campaign.creation_date), "campaign_activity_id", campaign_id=campaign.pk
-    )
+    found = figures_by(campaign.project_id, "campaign_activity_id", campaign_id=campaign.pk)
     for run in runs:
         run.activity_rows = sorted(run.activities.all(), key=lambda a: (len(a.treatment_id), a.treatment_id))
         for activity in run.activity_rows:
@@ -173,7 +170,7 @@ def run_rows(campaign: Campaign, runs: Iterable[CampaignRun]) -> list[CampaignRu
 
 def daily_series(campaign: Campaign) -> Series:
     """Per UTC day: messages sent (accepted) and delivered, unique opens and clicks, opt-outs."""
-    daily = figures_daily(campaign.project_id, since(campaign.creation_date), campaign_id=campaign.pk)
+    daily = figures_daily(campaign.project_id, campaign_id=campaign.pk)
     return series_of(message_series(daily), SERIES)
 
 

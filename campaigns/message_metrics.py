@@ -14,7 +14,7 @@ plus push notifications opened; unique clicks are messages clicked at least once
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from audience.analytics.rollups import (
@@ -48,7 +48,9 @@ SERIES = (
     ("opt_outs", "Opted out"),
 )
 MAX_SERIES_DAYS = 400  # a longer life shows its last 400 days (the CSV too)
-FAR_FUTURE = date(9999, 12, 31)
+# A campaign's or journey's rows are read whatever their days (its id narrows them, through the
+# rollup's campaign and journey indexes): events carry the client's timestamps.
+EARLIEST, FAR_FUTURE = date(1970, 1, 1), date(9999, 12, 31)
 
 
 def percent(part: int, whole: int) -> float | None:
@@ -100,26 +102,23 @@ class Figures:
         return percent(self.clicks, self.delivered)
 
 
-def since(moment: datetime) -> date:
-    """The first UTC day a thing created at `moment` can have events on (a day early: clocks differ)."""
-    return moment.astimezone(UTC).date() - timedelta(days=1)
-
-
-def figures_by(project_id: str, start: date, column: str, **filters: str) -> dict[str, Figures]:
+def figures_by(project_id: str, column: str, **filters: str) -> dict[str, Figures]:
     """Figures per value of a rollup column (treatment_id, campaign_activity_id, journey_activity_id)
-    from `start` on, of the rows matching `filters` (campaign_id=..., journey_id=...): one query."""
+    of the rows matching `filters` (campaign_id=..., journey_id=...), all days: one query."""
     found: dict[str, Figures] = defaultdict(Figures)
     for row in rollup_sum(
-        project_id, start, FAR_FUTURE, metrics=ROLLUP_METRICS, group_by=(column, "metric"), **filters
+        project_id, EARLIEST, FAR_FUTURE, metrics=ROLLUP_METRICS, group_by=(column, "metric"), **filters
     ):
         found[row[column]].add(row["metric"], row["value"])
     return dict(found)
 
 
-def figures_daily(project_id: str, start: date, **filters: str) -> dict[date, Figures]:
-    """Figures per UTC day from `start` on, of the rows matching `filters`: one query."""
+def figures_daily(project_id: str, **filters: str) -> dict[date, Figures]:
+    """Figures per UTC day of the rows matching `filters`: one query."""
     found: dict[date, Figures] = defaultdict(Figures)
-    for row in rollup_sum(project_id, start, FAR_FUTURE, metrics=ROLLUP_METRICS, group_by=("day", "metric"), **filters):
+    for row in rollup_sum(
+        project_id, EARLIEST, FAR_FUTURE, metrics=ROLLUP_METRICS, group_by=("day", "metric"), **filters
+    ):
         day = row["day"] if isinstance(row["day"], date) else date.fromisoformat(str(row["day"])[:10])
         found[day].add(row["metric"], row["value"])
     return dict(found)

@@ -28,7 +28,6 @@ from campaigns.message_metrics import (
     message_series,
     percent,
     series_of,
-    since,
 )
 from journeys.engine.graph import ACTIVITY_TYPE, kind_of
 from journeys.models import Journey, JourneyParticipant, JourneyStep, ParticipantState
@@ -97,7 +96,7 @@ def journey_funnel(journey: Journey, activities: Iterable[tuple[str, str]]) -> F
     for activity_id, n in [*passed.order_by(), *here.order_by()]:
         entered[activity_id] += n
     participants = JourneyParticipant.objects.filter(journey=journey).count()
-    found = figures_by(journey.project_id, since(journey.creation_date), "journey_activity_id", journey_id=journey.pk)
+    found = figures_by(journey.project_id, "journey_activity_id", journey_id=journey.pk)
     rows = []
     for activity_id, label in activities:
         kind = kind_of(definition.get(activity_id) if isinstance(definition.get(activity_id), Mapping) else {})
@@ -116,9 +115,7 @@ def journey_funnel(journey: Journey, activities: Iterable[tuple[str, str]]) -> F
 
 def journey_series(journey: Journey) -> Series:
     """Per UTC day: participants who entered the journey, and its messages' figures."""
-    per_day: dict[date, dict[str, int]] = message_series(
-        figures_daily(journey.project_id, since(journey.creation_date), journey_id=journey.pk)
-    )
+    per_day: dict[date, dict[str, int]] = message_series(figures_daily(journey.project_id, journey_id=journey.pk))
     entries = (
         JourneyParticipant.objects.filter(journey=journey)
         .annotate(day=TruncDate("entered_at", tzinfo=UTC))
