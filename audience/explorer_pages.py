@@ -12,7 +12,7 @@ from itertools import pairwise
 from django import forms
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, QueryDict
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -150,7 +150,7 @@ def _today() -> date:
     return timezone.now().date()  # TIME_ZONE is UTC
 
 
-def _range_data(request: HttpRequest) -> dict:
+def _range_data(request: HttpRequest) -> QueryDict:
     """The query string, with the default range when it names no day."""
     data = request.GET.copy()
     if not data.get("start") and not data.get("end"):

@@ -559,3 +559,16 @@ def test_explorer_pages_need_a_signed_in_member(client, project):
 
     assert response.status_code == 302
     assert csv_response.status_code == 302
+
+
+def test_explorer_and_funnel_pages_make_a_fixed_number_of_queries(project, signed_in, django_assert_max_num_queries):
+    at = datetime(2026, 11, 20, 10, tzinfo=UTC)
+    record(project.id, [(f"e{n % 7}", f"{n}", f"type{n % 30}", at + timedelta(hours=n), {}) for n in range(300)])
+    query = {"start": "2026-11-20", "end": "2026-12-31"}
+
+    with django_assert_max_num_queries(12):
+        page(signed_in, "events", **query)
+    with django_assert_max_num_queries(12):
+        page(signed_in, "events", **query, attribute="plan", value="pro")
+    with django_assert_max_num_queries(12):
+        page(signed_in, "events_funnel", **query, step_1="type1", step_2="type2", step_3="type3")
