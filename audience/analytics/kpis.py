@@ -20,31 +20,24 @@ Days are UTC days; a range covers every UTC day that [start, end] touches.
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import phonenumbers
-from django.db.models import Case, Count, Exists, F, OuterRef, Q, QuerySet, TextField, Value, When
-from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Coalesce, Concat, TruncDate
-
+from audience.analytics.kpi_events import ACCEPTED, day_start, recipients, sms_by_country
 from audience.analytics.rollups import (
     BOUNCED_AFTER,
-    CAMPAIGN_SEND,
     CHANNEL_GROUPS,
-    JOURNEY_SEND,
     OPEN_UNIQUE,
     PUSH_OPENS,
     SEND_ACCEPTED,
     SEND_FAILED,
     rollup_sum,
 )
-from audience.models import Event, MetricSource
+from audience.models import MetricSource
 
 APPLICATION, CAMPAIGN, JOURNEY = "APPLICATION", "CAMPAIGN", "JOURNEY"
 MAX_RANGE_DAYS = 31  # calendar days, both ends included
 MAX_AGE_DAYS = 90  # the first day must be fewer than this many days ago (Pinpoint's retention)
-UNKNOWN_COUNTRY = "ZZ"  # ISO 3166 "unknown or unspecified", as libphonenumber says it
 
 Sums = Mapping[str, int]
 
@@ -125,7 +118,7 @@ class Recipients:
     """Distinct recipients (endpoint, or address when the message had no endpoint) of `events`
     ("accepted": messages a channel accepted), counted from the events at request time."""
 
-    events: str | tuple[str, ...]
+    event_type: str  # or kpi_events.ACCEPTED
     source: str  # MetricSource.CAMPAIGN / TRANSACTIONAL, or "" for the scope's own messages
 
 
@@ -165,7 +158,6 @@ def _catalog(entries: Iterable[tuple[str, Computation]]) -> dict[str, Kpi]:
     return {name: _kpi(name, computation) for name, computation in entries}
 
 
-ACCEPTED = "accepted"
 NO_PRICES = Unsupported("Engage's SMS sends report no price (price_in_millicents_usd).")
 EMAIL, PUSH = {"channel": "EMAIL"}, {"channel": CHANNEL_GROUPS["PUSH"]}
 CAMPAIGNS = {"source": MetricSource.CAMPAIGN}
@@ -275,10 +267,6 @@ def kpi_of(scope: str, name: str) -> Kpi:
 # --- the date range ------------------------------------------------------------------------------
 
 
-def _day_start(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=UTC)
-
-
 def kpi_range(start: datetime | None, end: datetime | None, *, now: datetime) -> tuple[datetime, datetime]:
     """The (start, end) a query covers: by default the preceding 31 calendar days (today included);
     with one bound, 31 days from or up to it (an end no later than now). KpiRangeInvalid when start
@@ -286,9 +274,9 @@ def kpi_range(start: datetime | None, end: datetime | None, *, now: datetime) ->
     now = now.astimezone(UTC)
     if start is None:
         end = now if end is None else end
-        start = _day_start(end.astimezone(UTC).date() - timedelta(days=MAX_RANGE_DAYS - 1))
+        start = day_start(end.astimezone(UTC).date() - timedelta(days=MAX_RANGE_DAYS - 1))
     elif end is None:
-        last_moment = _day_start(start.astimezone(UTC).date() + timedelta(days=MAX_RANGE_DAYS)) - timedelta(
+        last_moment = day_start(start.astimezone(UTC).date() + timedelta(days=MAX_RANGE_DAYS)) - timedelta(
             microseconds=1
         )
         end = max(start, min(now, last_moment))
@@ -331,126 +319,26 @@ def _rollup_values(
     return {label: computation.measure.compute(metrics) for label, metrics in sums.items()}
 
 
-def _text(name: str) -> Coalesce:
-    """An attribute as text ("" when absent)."""
-    return Coalesce(KeyTextTransform(name, "attributes"), Value(""), output_field=TextField())
-
-
-def _accepted() -> Q:
-    """Messages a channel accepted: email and SMS by their own events, other channels by their send
-    event (the outbox writes no event for push, custom or voice)."""
-    other = Q(event_type=CAMPAIGN_SEND, send_status="SUCCESS") | Q(event_type=JOURNEY_SEND, send_status="SUCCESS")
-    return Q(event_type__in=("_email.send", "_SMS.BUFFERED")) | (other & ~Q(send_channel__in=("EMAIL", "SMS")))
-
-
-def _events(project_id: str, start: date, end: date) -> QuerySet:
-    return Event.objects.filter(
-        project_id=project_id, timestamp__gte=_day_start(start), timestamp__lt=_day_start(end + timedelta(days=1))
-    ).annotate(campaign_id=_text("campaign_id"), journey_id=_text("journey_id"))
-
-
 def _recipient_values(
     project_id: str, kpi: Kpi, computation: Recipients, start: date, end: date, scope: Mapping[str, str]
 ) -> dict[str, float | None]:
-    events = _events(project_id, start, end).filter(**scope)
-    if computation.source == MetricSource.CAMPAIGN:
-        events = events.exclude(campaign_id="")
-    elif computation.source == MetricSource.TRANSACTIONAL:
-        events = events.filter(campaign_id="", journey_id="")
-    if computation.events == ACCEPTED:
-        events = events.annotate(
-            send_status=Coalesce(
-                KeyTextTransform("campaign_send_status", "attributes"),
-                _text("journey_send_status"),
-                output_field=TextField(),
-            ),
-            send_channel=Coalesce(
-                KeyTextTransform("delivery_type", "attributes"),
-                _text("journey_activity_type"),
-                output_field=TextField(),
-            ),
-        ).filter(_accepted())
-    else:
-        events = events.filter(event_type=computation.events)
-    # A message to a bare address (no endpoint) counts its address as the recipient.
-    events = events.annotate(
-        who=Case(
-            When(endpoint_key="", then=Concat(_text("destination"), _text("destination_phone_number"))),
-            default=F("endpoint_key"),
-            output_field=TextField(),
-        )
+    counts = recipients(
+        project_id,
+        start,
+        end,
+        event_type=computation.event_type,
+        source=computation.source,
+        scope=scope,
+        group_by=kpi.grouping.column if kpi.grouping else "",
     )
-    if kpi.grouping is None:
-        return {"": events.aggregate(n=Count("who", distinct=True))["n"] or None}
-    column = kpi.grouping.column
-    if column == "day":
-        events = events.annotate(day=TruncDate("timestamp", tzinfo=UTC))
-    elif column == "campaign_activity_id":
-        events = events.annotate(campaign_activity_id=_text("campaign_activity_id"))
-    rows = events.values(column).annotate(n=Count("who", distinct=True)).order_by(column)
-    return {_label(row[column]): row["n"] for row in rows if row[column] != ""}
-
-
-def _country(iso_code: str, number: str) -> str:
-    if iso_code:
-        return iso_code.upper()
-    try:
-        region = phonenumbers.region_code_for_number(phonenumbers.parse(number))
-    except phonenumbers.NumberParseException:
-        region = None
-    return region or UNKNOWN_COUNTRY
-
-
-def _parts(raw: str) -> int:
-    return int(raw) if raw.isdigit() and int(raw) > 0 else 1
-
-
-def sms_by_country(project_id: str, start: date, end: date) -> dict[str, dict[str, int]]:
-    """Transactional SMS per destination country (attribute iso_country_code, else the destination
-    number's): sent (accepted + failed in the outbox), delivered (accepted and not reported failed
-    afterwards), and the message parts of both (accepted messages only: a failed one sent none)."""
-    events = _events(project_id, start, end).filter(campaign_id="", journey_id="")
-    events = events.annotate(
-        iso=_text("iso_country_code"),
-        number=_text("destination_phone_number"),
-        parts=_text("number_of_message_parts"),
-        message=_text("message_id"),
-    )
-    bounced = events.filter(event_type="_SMS.FAILURE", message=OuterRef("message")).exclude(attributes__has_key="error")
-    accepted = (
-        events.filter(event_type="_SMS.BUFFERED")
-        .annotate(bounced=Exists(bounced))
-        .values("iso", "number", "parts", "bounced")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
-    failed = (
-        events.filter(event_type="_SMS.FAILURE", attributes__has_key="error")
-        .values("iso", "number")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
-    figures: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(SMS_FIGURES, 0))
-    for row in accepted:
-        country, parts = _country(row["iso"], row["number"]), _parts(row["parts"])
-        figures[country]["sent"] += row["n"]
-        figures[country]["sent_parts"] += row["n"] * parts
-        if not row["bounced"]:
-            figures[country]["delivered"] += row["n"]
-            figures[country]["delivered_parts"] += row["n"] * parts
-    for row in failed:
-        figures[_country(row["iso"], row["number"])]["sent"] += row["n"]
-    return dict(figures)
-
-
-SMS_FIGURES = ("sent", "delivered", "sent_parts", "delivered_parts")
+    return {group: count or None for group, count in counts.items()}
 
 
 def _sms_values(project_id: str, kpi: Kpi, computation: SmsCountry, start: date, end: date) -> dict[str, float | None]:
     by_country = sms_by_country(project_id, start, end)
     if kpi.grouping is None:
         return {"": sum(f[computation.figure] for f in by_country.values()) if by_country else None}
-    return {country: f[computation.figure] for country, f in sorted(by_country.items())}
+    return {country: f[computation.figure] for country, f in by_country.items()}
 
 
 def kpi_rows(
