@@ -115,8 +115,9 @@ class Rollup:
 
 @dataclass(frozen=True)
 class Recipients:
-    """Distinct recipients (endpoint, or address when the message had no endpoint) of `events`
-    ("accepted": messages a channel accepted), counted from the events at request time."""
+    """Distinct recipients (the endpoint, or the address of a message sent to no endpoint) of
+    `event_type` events (kpi_events.ACCEPTED: messages a channel accepted), counted from the events
+    at request time."""
 
     event_type: str  # or kpi_events.ACCEPTED
     source: str  # MetricSource.CAMPAIGN / TRANSACTIONAL, or "" for the scope's own messages
@@ -131,6 +132,8 @@ class SmsCountry:
 
 @dataclass(frozen=True)
 class Unsupported:
+    """A KPI Engage has no data for: always no rows (the reason is for the docs and the reader)."""
+
     reason: str
 
 
