@@ -5,7 +5,7 @@ from datetime import date
 from django import forms
 from django.core.exceptions import ValidationError
 
-from audience.analytics.dashboard import MAX_DAYS, default_range, range_problem
+from audience.analytics.dashboard import default_range, range_problem
 
 
 class DateRangeForm(forms.Form):
@@ -17,7 +17,7 @@ class DateRangeForm(forms.Form):
     end = forms.DateField(
         label="To",
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
-        help_text=f"Last day, UTC; at most {MAX_DAYS} days after the first.",
+        help_text="Last day, UTC.",
     )
 
     @classmethod

@@ -16,7 +16,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from audience.analytics.dashboard import CHANNEL_LABELS, TABLES, Dashboard, csv_rows, dashboard_data
+from audience.analytics.dashboard import CHANNEL_LABELS, MAX_DAYS, TABLES, Dashboard, csv_rows, dashboard_data
 from engage.csv_export import csv_response
 from engage.webhooks import project_secret
 from projects.dashboard_forms import DateRangeForm
@@ -100,6 +100,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "member_count": project.memberships.count(),
         "tags": sorted(project.tags.items()),
         "range_form": form,
+        "max_days": MAX_DAYS,
         "quick_ranges": [
             (f"Last {days} days", (today - timedelta(days=days - 1)).isoformat(), today.isoformat())
             for days in (7, 30, 90)
