@@ -23,7 +23,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
 
 from django.db import connection
-from django.db.models import Count, DurationField, TextField
+from django.db.models import BooleanField, Count, DurationField, QuerySet, TextField
+from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, TruncDate
 
@@ -178,6 +179,18 @@ def _as_date(value: object) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
+def _with_attribute(events: QuerySet[Event], name: str, value: str) -> QuerySet[Event]:
+    """The events whose attribute `name` is the string `value`."""
+    if db.is_postgresql():
+        # Cast: a plain text comparison (a key transform's own `exact` compares JSON values).
+        text = Cast(KeyTextTransform(name, "attributes"), TextField())
+        return events.annotate(attribute_value=text).filter(attribute_value=value)
+    # SQLite's JSON paths cannot name a key holding a double quote; json_each reads any key.
+    table = connection.ops.quote_name(Event._meta.db_table)
+    pairs = f"SELECT 1 FROM json_each({table}.attributes) AS pair WHERE pair.key = %s AND pair.value = %s"
+    return events.filter(RawSQL(f"EXISTS ({pairs})", (name, value), output_field=BooleanField()))
+
+
 def counts_by_day_where(
     project_id: str,
     start: date,
@@ -195,9 +208,7 @@ def counts_by_day_where(
     if types:
         events = events.filter(event_type__in=list(types))
     rows = (
-        # Cast: a plain text comparison (a key transform's own `exact` compares JSON values).
-        events.annotate(attribute_value=Cast(KeyTextTransform(attribute, "attributes"), TextField()))
-        .filter(attribute_value=value)
+        _with_attribute(events, attribute, value)
         .annotate(day=TruncDate("timestamp", tzinfo=UTC))
         .values("day", "event_type")
         .annotate(events=Count("id"))

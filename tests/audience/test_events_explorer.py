@@ -170,6 +170,7 @@ def test_counts_filtered_by_an_attribute_read_the_events(pinpoint, project):
                 ("purchase", "2026-11-23T10:00:00Z", {"plan": "pro"}),  # after the range
             ],
             "b": [("pageView", "2026-11-21T09:00:00Z", {"plan": "free", "utm.source": "news"})],
+            "c": [("search", "2026-11-21T09:00:00Z", {'it\'s "$.x"': "1; DROP TABLE x"})],
         },
     )
 
@@ -182,6 +183,8 @@ def test_counts_filtered_by_an_attribute_read_the_events(pinpoint, project):
     assert pro_views.counts == {(D1, "pageView"): 3}
     assert dotted.counts == {(D1, "pageView"): 1, (D2, "pageView"): 1}
     assert counts_by_day_where(project.id, D1, D3, attribute="plan", value="gold").counts == {}
+    quoted = counts_by_day_where(project.id, D1, D3, attribute='it\'s "$.x"', value="1; DROP TABLE x")
+    assert quoted.counts == {(D2, "search"): 1}
 
 
 # Funnels
