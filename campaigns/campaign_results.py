@@ -159,9 +159,15 @@ def run_rows(campaign: Campaign, runs: Iterable[CampaignRun]) -> list[CampaignRu
     """The runs with `activity_rows` (their activities, treatment order), each with `letter` and its
     message `figures` from the rollup (one query for all)."""
     runs = list(runs)
-    found = figures_by(campaign.project_id, "campaign_activity_id", campaign_id=campaign.pk)
     for run in runs:
         run.activity_rows = sorted(run.activities.all(), key=lambda a: (len(a.treatment_id), a.treatment_id))
+    shown = [activity.id for run in runs for activity in run.activity_rows]
+    found = (
+        figures_by(campaign.project_id, "campaign_activity_id", campaign_id=campaign.pk, campaign_activity_id=shown)
+        if shown
+        else {}
+    )
+    for run in runs:
         for activity in run.activity_rows:
             activity.letter = letter(activity.treatment_id)
             activity.figures = found.get(activity.id) or Figures()

@@ -12,7 +12,7 @@ plus push notifications opened; unique clicks are messages clicked at least once
 """
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import date, timedelta
 from typing import Any
@@ -102,7 +102,7 @@ class Figures:
         return percent(self.clicks, self.delivered)
 
 
-def figures_by(project_id: str, column: str, **filters: str) -> dict[str, Figures]:
+def figures_by(project_id: str, column: str, **filters: str | Sequence[str]) -> dict[str, Figures]:
     """Figures per value of a rollup column (treatment_id, campaign_activity_id, journey_activity_id)
     of the rows matching `filters` (campaign_id=..., journey_id=...), all days: one query."""
     found: dict[str, Figures] = defaultdict(Figures)
@@ -113,7 +113,7 @@ def figures_by(project_id: str, column: str, **filters: str) -> dict[str, Figure
     return dict(found)
 
 
-def figures_daily(project_id: str, **filters: str) -> dict[date, Figures]:
+def figures_daily(project_id: str, **filters: str | Sequence[str]) -> dict[date, Figures]:
     """Figures per UTC day of the rows matching `filters`: one query."""
     found: dict[date, Figures] = defaultdict(Figures)
     for row in rollup_sum(
