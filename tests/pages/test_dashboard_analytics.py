@@ -314,3 +314,33 @@ def test_the_page_takes_a_bounded_number_of_queries(pinpoint, project, page, dja
     # number of days or events.
     with django_assert_max_num_queries(13):
         page(start="2026-08-02", end="2026-11-01")
+
+
+def test_push_platforms_are_one_channel_and_journeys_a_source(project, page):
+    journey = {"journey_id": "j1", "journey_activity_id": "email-1", "message_id": "jm-1"}
+    events_record(
+        [
+            SystemEvent(
+                project.id,
+                key,
+                f"push-{key}",
+                "_campaign.send",
+                at(D1, 9),
+                {**CAMPAIGN, "delivery_type": platform, "campaign_send_status": status},
+            )
+            for key, platform, status in (
+                ("ann", "GCM", "SUCCESS"),
+                ("bob", "APNS", "SUCCESS"),
+                ("cy", "APNS_SANDBOX", "FAILURE_PERMANENT"),
+            )
+        ]
+        + [SystemEvent(project.id, "dan", "j-send", "_email.send", at(D2, 9), journey)]
+    )
+
+    html = page(**RANGE)
+
+    assert [row[:6] for row in table_rows(html, "channels")] == [
+        ["Email", "1", "1", "0", "0", "1"],
+        ["Push", "3", "2", "1", "0", "2"],
+    ]
+    assert [row[:3] for row in table_rows(html, "sources")] == [["Campaigns", "3", "2"], ["Journeys", "1", "1"]]
