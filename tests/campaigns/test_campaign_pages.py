@@ -419,6 +419,14 @@ def test_each_run_shows_its_messages_and_downloads_as_csv(signed_in, ab_campaign
 
 def test_the_detail_page_takes_a_fixed_number_of_queries(signed_in, ab_campaign, django_assert_max_num_queries):
     campaign, _sent_rows, _failed = ab_campaign
+    for day in (1, 2, 3):  # more runs (as the scheduler records them) add no query
+        run = CampaignRun.objects.create(
+            campaign=campaign, campaign_version=1, scheduled_start=RUN_AT + timedelta(days=day), state="COMPLETED"
+        )
+        for treatment_id in ("0", "1"):
+            CampaignActivity.objects.create(
+                run=run, campaign=campaign, treatment_id=treatment_id, state="COMPLETED", scheduled_start=RUN_AT
+            )
 
     with django_assert_max_num_queries(16):
         response = signed_in.get(reverse("campaigns:campaign", args=[campaign.pk]))
