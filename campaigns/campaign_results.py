@@ -133,11 +133,11 @@ def ab_test(results: list[TreatmentResult], rate: str = "open") -> ABTest:
                 f"treatment's {label} is significantly lower (p < {ALPHA})."
             )
         else:
-            p = win.comparison.p_value if win.comparison else 1.0
+            p = win.comparison.p_text if win.comparison else "1.000"
             text = (
                 f"Treatment {win.letter} wins on {label}: {_pct(win.figures, name)} against "
                 f"{_pct(control.figures, name)} for treatment A, a difference that is statistically "
-                f"significant (p = {p:.3g}, below {ALPHA})."
+                f"significant (p {p if p.startswith('<') else f'= {p}'}, below {ALPHA})."
             )
     elif verdict.outcome == "too_small":
         counts = ", ".join(f"{r.letter} {r.figures.delivered}" for r in ordered)

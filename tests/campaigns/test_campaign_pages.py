@@ -293,6 +293,7 @@ def test_the_winner_is_marked_by_the_z_test_on_the_chosen_rate(signed_in, ab_cam
     assert '<tr id="treatment-1" class="winner">' in by_open
     assert '<tr id="treatment-0">' in by_open
     assert "Treatment B wins on open rate" in by_open
+    assert "statistically significant (p &lt; 0.001, below 0.05)" in by_open
     assert cells(by_open, "treatment-1")["p_value"].startswith("&lt; 0.001")
     # clicks: 1 of A's against 2 of B's, far from significant
     clicks = two_proportion_z_test(1, a - 1, 2, b)

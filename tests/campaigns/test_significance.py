@@ -3,6 +3,8 @@
 
 import pytest
 
+from campaigns.campaign_results import TreatmentResult, ab_test
+from campaigns.message_metrics import Figures
 from campaigns.significance import Arm, Comparison, ab_winner, two_proportion_z_test
 
 
@@ -116,3 +118,48 @@ def test_a_too_small_a_tests_nothing():
 
 def test_one_treatment_is_no_test():
     assert ab_winner([Arm("0", 10, 100)]).outcome == "single"
+
+
+def result(treatment_id: str, delivered: int, opens: int, clicks: int = 0) -> TreatmentResult:
+    return TreatmentResult(treatment_id, figures=Figures(accepted=delivered, opens=opens, clicks=clicks))
+
+
+def test_the_page_says_which_treatment_wins_with_its_p_value():
+    rows = [result("0", 1000, 100), result("1", 1000, 130)]
+
+    test = ab_test(rows, "open")
+
+    assert test.text == (
+        "Treatment B wins on open rate: 13.0% against 10.0% for treatment A, a difference that is "
+        "statistically significant (p = 0.035, below 0.05)."
+    )
+    assert [r.winner for r in rows] == [False, True]
+    assert rows[0].comparison is None and rows[1].comparison.p_text == "0.035"
+
+
+def test_the_page_says_when_a_wins():
+    rows = [result("0", 100, 30), result("1", 100, 15)]
+
+    test = ab_test(rows, "open")
+
+    assert test.text.startswith("Treatment A (the default) wins on open rate: 30.0%, and every other")
+    assert [r.winner for r in rows] == [True, False]
+
+
+def test_the_rate_is_the_chosen_one_and_an_unknown_choice_is_the_open_rate():
+    rows = [result("0", 1000, 100, clicks=100), result("1", 1000, 100, clicks=130)]
+
+    by_click, unknown = ab_test(rows, "click"), ab_test(rows, "bounce")
+
+    assert (by_click.rate, by_click.verdict.winner) == ("click", "1")
+    assert (unknown.rate, unknown.verdict.outcome) == ("open", "no_difference")
+    assert "not statistically significant" in unknown.text
+
+
+def test_the_page_says_when_samples_are_too_small():
+    test = ab_test([result("0", 29, 3), result("1", 40, 30)], "open")
+
+    assert test.text == (
+        "No winner yet: too few delivered messages to test. Each treatment needs at least 30 delivered "
+        "messages (delivered so far: A 29, B 40)."
+    )
