@@ -132,6 +132,7 @@ class Series:
     keys: tuple[tuple[str, str], ...]
     days: list[date]
     values: dict[str, list[int]]
+    clipped: bool = False  # earlier days with data are left out
 
     @property
     def labels(self) -> list[str]:
@@ -152,11 +153,11 @@ def series_of(per_day: Mapping[date, Mapping[str, int]], keys: Iterable[tuple[st
     keys = tuple(keys)
     if not per_day:
         return Series(keys, [], {k: [] for k, _label in keys})
-    first, last = min(per_day), max(per_day)
-    first = max(first, last - timedelta(days=MAX_SERIES_DAYS - 1))
+    earliest, last = min(per_day), max(per_day)
+    first = max(earliest, last - timedelta(days=MAX_SERIES_DAYS - 1))
     days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
     values = {k: [int((per_day.get(day) or {}).get(k, 0)) for day in days] for k, _label in keys}
-    return Series(keys, days, values)
+    return Series(keys, days, values, clipped=first > earliest)
 
 
 def message_series(daily: Mapping[date, Figures]) -> dict[date, dict[str, int]]:
