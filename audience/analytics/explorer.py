@@ -241,7 +241,7 @@ def funnel_sql(steps: Sequence[str], *, window: timedelta | None) -> str:
         ctes.append(
             f"s{number} AS (SELECT p.endpoint_key, p.first_at, MIN(e.{at}) AS reached_at "
             f"FROM s{number - 1} p JOIN {table} e ON e.project_id = %s AND e.endpoint_key = p.endpoint_key "
-            f"AND e.event_type = %s AND e.{at} >= p.reached_at AND e.{at} < %s{within} "
+            f"AND e.event_type = %s AND e.{at} >= p.reached_at AND e.{at} >= %s AND e.{at} < %s{within} "
             "GROUP BY p.endpoint_key, p.first_at)"
         )
     counts = ", ".join(f"(SELECT COUNT(*) FROM s{number})" for number in range(1, len(steps) + 1))
@@ -263,7 +263,8 @@ def funnel(project_id: str, start: date, end: date, steps: Sequence[str], *, win
     span = DurationField().get_db_prep_value(window, connection) if window is not None else None
     params: list = [project_id, steps[0], low, high]
     for kind in steps[1:]:
-        params += [project_id, kind, high] + ([span] if window is not None else [])
+        # The range's start again: a plain bound the (project, event_type, timestamp) index can use.
+        params += [project_id, kind, low, high] + ([span] if window is not None else [])
     fetched = db.run_within(funnel_sql(steps, window=window), params, milliseconds=RAW_QUERY_MS)
     if fetched is None:
         raise ExplorerError("The funnel took too long to compute; choose a shorter range.")
