@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
+from audience.analytics.rollups import is_reserved_event_type
 from audience.models import ChannelType, EndpointStatus, OptOut, endpoint_key
 
 MAX_ENDPOINT_BYTES = 15 * 1024
@@ -249,6 +250,8 @@ def parse_event(client_event_id: str, body: object) -> EventWrite:
         raise EndpointInvalid("EventType is required.")
     if len(event_type) > MAX_EVENT_TYPE:
         raise EndpointInvalid(f"EventType must be at most {MAX_EVENT_TYPE} characters.")
+    if is_reserved_event_type(event_type):
+        raise EndpointInvalid(f"EventType {event_type} is reserved: Engage's analytics counts under that name.")
     event = EventWrite(
         client_event_id=client_event_id,
         event_type=event_type,

@@ -34,6 +34,10 @@ ACTIVE = "endpoints.active"  # an endpoint's first app event of the day
 SMS_PARTS = "sms.parts"
 SMS_PRICE = "sms.price_millicents"
 
+DERIVED_METRICS = frozenset(
+    {SEND_ACCEPTED, SEND_FAILED, BOUNCED_AFTER, OPEN_UNIQUE, CLICK_UNIQUE, ACTIVE, SMS_PARTS, SMS_PRICE}
+)
+
 CAMPAIGN_SEND = "_campaign.send"
 JOURNEY_SEND = "_journey.send"
 SEND_STATUS = {CAMPAIGN_SEND: "campaign_send_status", JOURNEY_SEND: "journey_send_status"}
@@ -78,6 +82,12 @@ KEY_FIELDS = (*DIMENSIONS, "metric")
 REBUILD_CHUNK = 5000
 
 Dims = tuple[str, date, str, str, str, str, str, str, str]
+
+
+def is_reserved_event_type(event_type: str) -> bool:
+    """A name PutEvents refuses because the rollup uses it for a counter of its own: a derived
+    metric, or a send event with its status (`_campaign.send:SUCCESS`)."""
+    return event_type in DERIVED_METRICS or event_type.startswith((f"{CAMPAIGN_SEND}:", f"{JOURNEY_SEND}:"))
 
 
 def is_engage_event(event_type: str) -> bool:

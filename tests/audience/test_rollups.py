@@ -206,3 +206,22 @@ def test_the_rebuild_command_recounts_every_project_or_the_ones_named(project):
     assert dict(MetricDay.objects.values_list("metric", "value")) == {"_email.send": 1, SEND_ACCEPTED: 1}
     with pytest.raises(CommandError, match="No such project: nope"):
         call_command("analytics_rebuild", "nope")
+
+
+def test_put_events_refuses_the_names_the_rollup_counts_under(pinpoint, project):
+    answer = put(
+        pinpoint,
+        project,
+        "ann",
+        {
+            "a": (SEND_ACCEPTED, "2026-11-20T10:00:00Z"),
+            "b": ("_campaign.send:SUCCESS", "2026-11-20T10:00:00Z"),
+            "c": ("send.accepted.too", "2026-11-20T10:00:00Z"),
+        },
+    )
+
+    results = answer["EventsResponse"]["Results"]["ann"]["EventsItemResponse"]
+    assert results["a"]["StatusCode"] == results["b"]["StatusCode"] == 400
+    assert "EventType send.accepted is reserved" in results["a"]["Message"]
+    assert results["c"] == {"StatusCode": 202, "Message": "Accepted"}
+    assert app_counts(project, DAY1) == {"send.accepted.too": 1, ACTIVE: 1}
