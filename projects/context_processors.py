@@ -8,6 +8,7 @@ from projects.models import Project
 NAVIGATION = (
     ("Dashboard", "dashboard"),
     ("Audience", "audience:endpoints"),
+    ("Events", "audience:events"),
     ("Segments", "audience:segments"),
     ("Campaigns", "campaigns:campaigns"),
     ("Journeys", "journeys:journeys"),

@@ -137,10 +137,3 @@ def test_another_projects_journey_metrics_are_not_found(pinpoint, project):
     for call in calls:
         with pytest.raises(pinpoint.exceptions.NotFoundException):
             call()
-
-
-def test_journey_kpis_are_not_built_and_say_so(pinpoint, project, journey):
-    with pytest.raises(pinpoint.exceptions.MethodNotAllowedException, match="GetJourneyDateRangeKpi"):
-        pinpoint.get_journey_date_range_kpi(
-            ApplicationId=project.id, JourneyId=journey.id, KpiName="journey-emails-sent"
-        )

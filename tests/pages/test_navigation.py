@@ -16,7 +16,7 @@ def test_every_navigation_link_opens_a_page_for_a_member(client, user, project):
 
     statuses = {link: client.get(link).status_code for link in links}
 
-    assert len(links) == 7
+    assert len(links) == 8
     assert statuses == dict.fromkeys(links, 200)
 
 
