@@ -1,6 +1,8 @@
+import io
 from pathlib import Path
 
 from django.conf import settings
+from django.core.management import call_command
 
 from engage.api.coverage import coverage, markdown
 
@@ -18,3 +20,9 @@ def test_coverage_sees_served_and_unbuilt_operations():
     assert served["UpdateEndpoint"] is True
     assert served["GetCampaigns"] is True
     assert served["GetRecommenderConfigurations"] is False
+
+
+def test_the_command_prints_the_table_with_print():
+    out = io.StringIO()
+    call_command("pinpoint_coverage", "--print", stdout=out)
+    assert out.getvalue() == markdown()

@@ -12,11 +12,14 @@ class Command(BaseCommand):
     help = "Write the table of Pinpoint operations Engage serves (docs/pinpoint-api.md)."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--stdout", action="store_true", help="Print instead of writing the file.")
+        # Not --stdout: Django's BaseCommand.execute reads options["stdout"] as a stream.
+        parser.add_argument(
+            "--print", action="store_true", dest="print_only", help="Print instead of writing the file."
+        )
 
     def handle(self, *args, **options) -> None:
         text = markdown()
-        if options["stdout"]:
+        if options["print_only"]:
             self.stdout.write(text, ending="")
             return
         DEFAULT.parent.mkdir(exist_ok=True)
