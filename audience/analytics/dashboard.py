@@ -218,7 +218,7 @@ def _new_endpoints(project_id: str, start: date, end: date) -> dict[date, int]:
         Endpoint.objects.filter(project_id=project_id, creation_date__gte=since, creation_date__lt=until)
         .annotate(day=TruncDate("creation_date", tzinfo=UTC))
         .values("day")
-        .annotate(n=Count("id"))
+        .annotate(n=Count("*"))
         .order_by()
     )
     return {row["day"]: row["n"] for row in rows}
