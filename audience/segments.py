@@ -17,6 +17,7 @@ from django.utils import timezone
 from audience.compiler import SegmentInvalid, compile_segment
 from audience.models import Endpoint, OptOut, Segment, SegmentMember, SegmentType, SegmentVersion
 from engage import db
+from engage.metrics import SEGMENT_ESTIMATE_SECONDS
 from projects.models import Project
 from projects.services import tags_validate
 
@@ -100,6 +101,7 @@ EXACT_ESTIMATE_MS = 200
 SAMPLE_ROWS = 50_000
 
 
+@SEGMENT_ESTIMATE_SECONDS.time()
 def estimate(
     project: Project, definition: Mapping[str, Any], *, now: datetime | None = None, exact: bool = False
 ) -> Estimate:

@@ -57,8 +57,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "engage.metrics.MetricsMiddleware",
     "engage.api.middleware.PinpointRequestMiddleware",
+    "engage.logs.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "engage.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -230,19 +233,64 @@ if os.environ.get("ENGAGE_REDIS_URL"):
     Q_CLUSTER.pop("orm")
     Q_CLUSTER["redis"] = os.environ["ENGAGE_REDIS_URL"]
 
+# Logs go to the console (journald, docker logs...): one JSON object per line in production,
+# readable text with DEBUG. Each record carries the id of the request it was logged in.
+ENGAGE_LOG_FORMAT = os.environ.get("ENGAGE_LOG_FORMAT", "text" if DEBUG else "json").lower()
+if ENGAGE_LOG_FORMAT not in {"json", "text"}:
+    raise ImproperlyConfigured("ENGAGE_LOG_FORMAT must be json or text.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "engage.logs.RequestIdFilter"}},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "engage.logs.JSONFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": ENGAGE_LOG_FORMAT, "filters": ["request_id"]}
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    # httpx logs every provider request at INFO: a line per message sent.
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "httpx": {"level": "WARNING"}},
+    # httpx logs every provider request at INFO: a line per message sent. engage.logs writes the
+    # request lines, so Django's own 4xx warnings would repeat them.
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
+        "django.request": {"level": "ERROR"},
+    },
 }
 
+# /metrics answers loopback, or anyone with `Authorization: Bearer <this token>` (empty: loopback only).
+ENGAGE_METRICS_TOKEN = os.environ.get("ENGAGE_METRICS_TOKEN", "")
+# The Content-Security-Policy of every page. Scripts only from Engage itself; inline style
+# attributes are allowed (a few pages use them); https images for previews of email templates.
+ENGAGE_CONTENT_SECURITY_POLICY = os.environ.get(
+    "ENGAGE_CONTENT_SECURITY_POLICY",
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: https:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+    "frame-ancestors 'none'",
+)
+
+# HTTPS. Behind a proxy that terminates TLS, Django learns a request was HTTPS from this header
+# ("Header-Name: value"; empty: not behind such a proxy). The proxy must set it on every request.
+_proxy_ssl_header = os.environ.get("SECURE_PROXY_SSL_HEADER", "" if DEBUG else "X-Forwarded-Proto: https")
+if _proxy_ssl_header.strip():
+    _name, _, _value = _proxy_ssl_header.partition(":")
+    if not _name.strip() or not _value.strip():
+        raise ImproperlyConfigured('SECURE_PROXY_SSL_HEADER must read "Header-Name: value" (or be empty).')
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _name.strip().upper().replace("-", "_"), _value.strip())
+# Load balancers and Prometheus call these over plain HTTP on the private network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
+SILENCED_SYSTEM_CHECKS = []
 if not DEBUG:
+    # An https:// ENGAGE_PUBLIC_URL says Engage is served over HTTPS: redirect and HSTS default on.
+    _https = ENGAGE_PUBLIC_URL.startswith("https://")
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
     CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
-    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0"))
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", _https)
+    SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", str(365 * 24 * 3600) if _https else "0"))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+    if not SECURE_HSTS_PRELOAD:
+        # Preloading commits the whole registrable domain to HTTPS in browsers for months; only
+        # its owner can decide that (hstspreload.org), so it is opt-in and its reminder is silenced.
+        SILENCED_SYSTEM_CHECKS.append("security.W021")

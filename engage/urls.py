@@ -9,6 +9,8 @@ from campaigns.api.message_urls import urlpatterns as messages_api
 from campaigns.api.phone_urls import urlpatterns as phone_api
 from campaigns.api.template_urls import urlpatterns as templates_api
 from engage.api.urls import fallback_urlpatterns
+from engage.health import healthz
+from engage.metrics import metrics_view
 from journeys.api.urls import urlpatterns as journeys_api
 from projects.api.urls import urlpatterns as projects_api
 
@@ -27,6 +29,8 @@ pinpoint_api = [
 ]
 
 urlpatterns = [
+    path("healthz", healthz, name="healthz"),  # public: load balancers (docs/production.md)
+    path("metrics", metrics_view, name="metrics"),  # loopback or ENGAGE_METRICS_TOKEN
     path("admin/", admin.site.urls),
     path("v1/", include(pinpoint_api)),
     path("", include("projects.urls")),
