@@ -3,11 +3,23 @@
 from pathlib import PurePosixPath
 
 from django import forms
+from django.conf import settings
+from django.template.defaultfilters import filesizeformat
 
 from audience.formats import SUFFIXES
 from audience.models import ImportFormat
 
 AUTO = ""
+# Pinpoint takes import files of up to 1 GB; a bigger upload is refused before it is stored.
+UPLOAD_MAX_BYTES = 1024**3
+
+
+def upload_max_bytes() -> int:
+    return getattr(settings, "ENGAGE_IMPORT_UPLOAD_MAX_BYTES", UPLOAD_MAX_BYTES)
+
+
+def too_large_message() -> str:
+    return f"The file is too large: imports take files of up to {filesizeformat(upload_max_bytes())}. Split it."
 
 
 class ImportUploadForm(forms.Form):
@@ -24,6 +36,12 @@ class ImportUploadForm(forms.Form):
         help_text="An imported (static) segment you can send campaigns to. Needed for a file of User.UserId only.",
     )
     segment_name = forms.CharField(required=False, max_length=256, help_text="Default: the file name.")
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload is not None and upload.size > upload_max_bytes():
+            raise forms.ValidationError(too_large_message())
+        return upload
 
     def clean(self) -> dict:
         data = super().clean()

@@ -18,13 +18,15 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audience.exports import export_download
-from audience.import_forms import ImportUploadForm
+from audience.import_forms import ImportUploadForm, too_large_message, upload_max_bytes
 from audience.imports import ImportRequestInvalid, import_job_cancel, import_job_confirm, import_upload_create
 from audience.models import ImportFailure, ImportJob, Segment, SegmentType
+from engage.csv_export import csv_cell
 from projects.middleware import project_required
 from projects.models import WRITE_ROLES
 
 RECENT_JOBS = 20
+FORM_OVERHEAD = 64 * 1024  # the multipart framing and the other fields around the file
 FAILURES_PAGE = 2000
 
 
@@ -40,8 +42,14 @@ def _job(request: HttpRequest, job_id: str) -> ImportJob:
 @project_required
 def imports(request: HttpRequest) -> HttpResponse:
     project = request.project
-    form = ImportUploadForm(request.POST or None, request.FILES or None)
-    if request.method == "POST" and form.is_valid():
+    status = 200
+    if request.method == "POST" and int(request.META.get("CONTENT_LENGTH") or 0) > upload_max_bytes() + FORM_OVERHEAD:
+        # Refused from its announced length, before a byte of the body is read or stored.
+        messages.error(request, too_large_message())
+        form, status = ImportUploadForm(), 413
+    else:
+        form = ImportUploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and status == 200 and form.is_valid():
         try:
             job = import_upload_create(
                 project,
@@ -65,6 +73,7 @@ def imports(request: HttpRequest) -> HttpResponse:
             "jobs": ImportJob.objects.for_project(project).order_by("-creation_date", "-id")[:RECENT_JOBS],
             "segments": Segment.objects.filter(project=project, segment_type=SegmentType.IMPORT).order_by("name"),
         },
+        status=status,
     )
 
 
@@ -146,7 +155,7 @@ def _csv_rows(job: ImportJob) -> Iterator[str]:
             .values_list("id", "file", "line", "reason", "row")[:FAILURES_PAGE]
         )
         for failure_id, file, line, reason, row in page:
-            out.writerow([file, line, reason, row])
+            out.writerow([csv_cell(cell) for cell in (file, line, reason, row)])
             last = failure_id
         yield buffer.getvalue()
         buffer.seek(0)
@@ -161,7 +170,7 @@ def _preview_rows(job: ImportJob) -> Iterator[str]:
     out.writerow(["File", "Line", "Reason"])
     name = job.s3_url.removeprefix("upload://")
     for reason in (job.preview or {}).get("reasons", []):
-        out.writerow([name, reason["line"], reason["reason"]])
+        out.writerow([csv_cell(cell) for cell in (name, reason["line"], reason["reason"])])
     yield buffer.getvalue()
 
 

@@ -1,9 +1,9 @@
 """CSV downloads of the tables the pages show, safe to open in a spreadsheet.
 
-A cell that a spreadsheet would read as a formula (it starts with =, +, -, @, a tab or a carriage
-return: OWASP's "CSV injection") is written with a leading apostrophe, so names, attributes and
-event types written by users or API clients cannot run in the marketer's spreadsheet. Numbers are
-written as numbers (a negative number stays a number).
+A cell that a spreadsheet would read as a formula (it starts with =, +, -, @, a tab, a carriage
+return or a NUL: OWASP's "CSV injection", ASVS 5.0 1.2.10) is written with a leading apostrophe, so
+names, attributes and event types written by users or API clients cannot run in the marketer's
+spreadsheet. Numbers are written as numbers (a negative number stays a number).
 """
 
 import csv
@@ -12,7 +12,7 @@ from typing import Any
 
 from django.http import HttpResponse
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\x00")
 
 
 def csv_cell(value: Any) -> Any:
