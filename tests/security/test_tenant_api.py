@@ -7,7 +7,16 @@ import re
 import pytest
 
 from engage.api.coverage import coverage
-from tests.security.conftest import CHANNELS, PLAN_PRO, campaign_definition, differences, journey_definition, snapshot
+from projects.models import Membership, Role
+from tests.security.conftest import (
+    CHANNELS,
+    PLAN_PRO,
+    campaign_definition,
+    differences,
+    journey_definition,
+    snapshot,
+    tenant,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -232,3 +241,21 @@ def test_the_project_list_never_shows_another_project(live_server, tenants):
     a, _ = tenants
     listed = a.ok(live_server, "GET", "/v1/apps")["Item"]
     assert [app["Id"] for app in listed] == [a.project.id]
+
+
+def test_a_viewers_key_cannot_change_anything(live_server, tenants):
+    """Function-level authorization (ASVS 8.2.1): a viewer of B reads B but every write is 403."""
+    a, b = tenants
+    viewer = tenant(live_server, "victor")
+    Membership.objects.create(project=b.project, user=viewer.project.memberships.get().user, role=Role.VIEWER)
+    failures = []
+    for op, path in tenant_paths(a, b):
+        if op.method == "GET":
+            continue
+        before = snapshot()
+        response = viewer.call(live_server, op.method, path + query_for(op.name), body_for(op.name, b))
+        changed = differences(before, snapshot())
+        if response.status != 403 or refused(response) or changed:
+            failures.append(f"{op.name}: {response.status} {response.body[:150]!r} changed={changed}")
+    assert viewer.ok(live_server, "GET", f"/v1/apps/{b.project.id}/segments/{b.segment_id}")["Name"] == "B-segment"
+    assert not failures, "\n".join(failures)
