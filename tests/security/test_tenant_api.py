@@ -259,3 +259,24 @@ def test_a_viewers_key_cannot_change_anything(live_server, tenants):
             failures.append(f"{op.name}: {response.status} {response.body[:150]!r} changed={changed}")
     assert viewer.ok(live_server, "GET", f"/v1/apps/{b.project.id}/segments/{b.segment_id}")["Name"] == "B-segment"
     assert not failures, "\n".join(failures)
+
+
+def test_installation_wide_templates_follow_their_sharing_rule(live_server, tenants):
+    """Templates belong to the installation: members read them, only owners/editors change them,
+    and a user in no project sees none. (`tenants` made the template sec-welcome.)"""
+    viewer = tenant(live_server, "victor")
+    viewer_user = viewer.project.memberships.get().user
+    Membership.objects.filter(user=viewer_user).update(role=Role.VIEWER)
+    loner = tenant(live_server, "lonely")
+    Membership.objects.filter(user=loner.project.memberships.get().user).delete()
+    template = "/v1/templates/sec-welcome/email"
+    before = snapshot()
+
+    assert viewer.ok(live_server, "GET", template)["TemplateName"] == "sec-welcome"
+    for method, body in (("PUT", {"Subject": "hijack"}), ("DELETE", None), ("POST", {"Subject": "x"})):
+        path = template if method != "POST" else "/v1/templates/sec-new/email"
+        assert refused(viewer.call(live_server, method, path, body)) is None
+        assert refused(loner.call(live_server, method, path, body)) is None
+    assert refused(loner.call(live_server, "GET", template)) is None
+    assert refused(loner.call(live_server, "GET", "/v1/templates")) is None
+    assert differences(before, snapshot()) == []
