@@ -227,6 +227,18 @@ def test_another_projects_ids_inside_request_bodies_are_refused(live_server, ten
             },
         ),
     ]
+    own_segment = a.ok(live_server, "POST", f"{app}/segments", {"Name": "mine", "Dimensions": PLAN_PRO})["Id"]
+    own_campaign = a.ok(live_server, "POST", f"{app}/campaigns", campaign_definition(own_segment, "mine"))["Id"]
+    own_journey = a.ok(live_server, "POST", f"{app}/journeys", journey_definition(own_segment, "mine"))["Id"]
+    calls += [
+        ("PUT", f"{app}/campaigns/{own_campaign}", campaign_definition(b.segment_id, "hijack")),
+        ("PUT", f"{app}/journeys/{own_journey}", journey_definition(b.segment_id, "hijack")),
+        (
+            "PUT",
+            f"{app}/segments/{own_segment}",
+            {"Name": "hijack", "SegmentGroups": {"Groups": [{"SourceSegments": [{"Id": b.segment_id}]}]}},
+        ),
+    ]
     failures = []
     for method, path, body in calls:
         before = snapshot()
