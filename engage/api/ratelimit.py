@@ -160,10 +160,18 @@ def _database_count(key: str, window: int) -> int:
     with connection.cursor() as cursor:
         cursor.execute(_UPSERT, [key, window])
         (count,) = cursor.fetchone()
-        if random.random() < _CLEANUP_CHANCE:
-            stale = window - _STALE_SECONDS // WINDOW_SECONDS
-            cursor.execute("DELETE FROM engage_ratecounter WHERE window_start < %s", [stale])
+    if random.random() < _CLEANUP_CHANCE:
+        delete_stale(now=window * WINDOW_SECONDS)
     return int(count)
+
+
+def delete_stale(*, now: float | None = None) -> int:
+    """Delete the counter rows of keys not counted for an hour (deleted projects, operations no
+    longer called); the limiter does this itself on about one request in a thousand."""
+    stale = _window(now) - _STALE_SECONDS // WINDOW_SECONDS
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM engage_ratecounter WHERE window_start < %s", [stale])
+        return cursor.rowcount
 
 
 _last_redis_warning = 0.0
