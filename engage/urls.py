@@ -34,6 +34,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("v1/", include(pinpoint_api)),
     path("", include("projects.urls")),
+    path("", include("audience.dashboard_urls")),  # the home page: the project dashboard
     path("", include("audience.urls")),
     path("", include("campaigns.urls")),
     path("", include("campaigns.tracking_urls")),  # public: email links, provider webhooks

@@ -6,8 +6,6 @@ from projects import views
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("", views.dashboard, name="dashboard"),
-    path("dashboard/<slug:table>.csv", views.dashboard_csv, name="dashboard_csv"),
     path("projects/new/", views.project_new, name="project_new"),
     path("projects/switch/", views.project_switch, name="project_switch"),
     path("settings/", views.project_settings, name="project_settings"),

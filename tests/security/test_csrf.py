@@ -11,7 +11,7 @@ import audience.urls
 import campaigns.urls
 import journeys.urls
 import projects.urls
-from projects.views import TABLES
+from audience.analytics.dashboard import TABLES
 from tests.security.conftest import differences, snapshot
 from tests.security.test_tenant_pages import b_ids, patterns, url_of
 
