@@ -74,8 +74,6 @@ class DatabaseCollector(Collector):
     """Gauges read at scrape time: the task queue's depth and the outbox backlog."""
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        from campaigns.models import Delivery, DeliveryChannel, DeliveryStatus
-
         up = GaugeMetricFamily("engage_broker_up", "1 if the django-q2 broker answered this scrape.")
         depth = GaugeMetricFamily("engage_queue_depth", "Tasks waiting in the django-q2 queue.")
         try:
@@ -87,6 +85,16 @@ class DatabaseCollector(Collector):
         yield up
         if depth.samples:
             yield depth
+
+        try:
+            yield self._outbox()
+        except Exception:
+            # A scrape still reports the process's own metrics while the database is away.
+            logger.warning("metrics: the outbox could not be read", exc_info=True)
+
+    @staticmethod
+    def _outbox() -> GaugeMetricFamily:
+        from campaigns.models import Delivery, DeliveryChannel, DeliveryStatus
 
         backlog = {
             (channel, status): 0
@@ -111,7 +119,7 @@ class DatabaseCollector(Collector):
         )
         for (channel, status), n in sorted(backlog.items()):
             deliveries.add_metric([channel, str(status)], n)
-        yield deliveries
+        return deliveries
 
 
 def _from_loopback(request: HttpRequest) -> bool:

@@ -73,9 +73,10 @@ def closed_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def redis_url(tmp_path):
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory):
     """A real Redis server on a free loopback port, for the broker's health."""
+    tmp_path = tmp_path_factory.mktemp("redis")
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.skip("redis-server is not installed")
@@ -112,6 +113,21 @@ def redis_url(tmp_path):
         server.wait(timeout=10)
 
 
+@pytest.fixture(scope="module")
+def production_process(tmp_path_factory, redis_url) -> tuple[dict[str, dict], str]:
+    """A production process (HTTPS public URL, Redis broker, DEBUG-level logs) answering a few
+    requests: {name: response} and its standard error."""
+    requests = {
+        "plain_login": ("/login/", {}),
+        "plain_health": ("/healthz", {}),
+        "health": ("/healthz", {"HTTP_X_FORWARDED_PROTO": "https"}),
+        "api": ("/v1/apps", {"HTTP_X_FORWARDED_PROTO": "https"}),
+    }
+    env = production_env(tmp_path_factory.mktemp("var"), LOG_LEVEL="DEBUG", ENGAGE_REDIS_URL=redis_url)
+    responses, stderr = requests_in_process(env, *requests.values())
+    return dict(zip(requests, responses, strict=True)), stderr
+
+
 def metrics(client: Client) -> dict[tuple[str, tuple], float]:
     response = client.get("/metrics")
     assert response.status_code == 200, response.content
@@ -129,49 +145,46 @@ def test_deploy_check_passes_with_production_environment(tmp_path):
     assert "no issues" in result.stdout
 
 
-def test_deploy_check_fails_without_hsts(tmp_path):
-    result = deploy_check(production_env(tmp_path, SECURE_HSTS_SECONDS="0"))
+def test_deploy_check_fails_without_hsts_or_with_a_plain_http_public_url(tmp_path):
+    env = production_env(tmp_path)
+    checks = [
+        subprocess.Popen(
+            [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+            cwd=ROOT,
+            env=env | changed,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for changed in ({"SECURE_HSTS_SECONDS": "0"}, {"ENGAGE_PUBLIC_URL": "http://engage.example.com"})
+    ]
+    (_, no_hsts), (_, http) = [check.communicate(timeout=60) for check in checks]
 
-    assert result.returncode != 0
-    assert "security.W004" in result.stderr
-
-
-def test_deploy_check_fails_with_a_plain_http_public_url(tmp_path):
-    result = deploy_check(production_env(tmp_path, ENGAGE_PUBLIC_URL="http://engage.example.com"))
-
-    assert result.returncode != 0
-    assert "security.W004" in result.stderr and "security.W008" in result.stderr
-
-
-def test_production_redirects_to_https_but_not_health_checks_and_sends_hsts_on_https(tmp_path, redis_url):
-    (login, health, secure_health), _ = requests_in_process(
-        production_env(tmp_path, ENGAGE_REDIS_URL=redis_url),
-        ("/login/", {}),
-        ("/healthz", {}),
-        ("/healthz", {"HTTP_X_FORWARDED_PROTO": "https"}),
-    )
-
-    assert login["status"] == 301 and login["headers"]["Location"] == "https://testserver/login/"
-    assert health["status"] == 200 and "Strict-Transport-Security" not in health["headers"]
-    assert secure_health["status"] == 200
-    assert secure_health["headers"]["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
+    assert [check.returncode for check in checks] == [1, 1]
+    assert "security.W004" in no_hsts and "security.W008" not in no_hsts
+    assert "security.W004" in http and "security.W008" in http
 
 
-def test_production_logs_are_json_lines_with_the_request_id(tmp_path, redis_url):
-    # Health checks log at DEBUG; pages would need collected static files, which this process has not.
-    env = production_env(tmp_path, LOG_LEVEL="DEBUG", ENGAGE_REDIS_URL=redis_url)
+def test_production_redirects_to_https_but_not_health_checks_and_sends_hsts_on_https(production_process):
+    responses, _ = production_process
 
-    https = {"HTTP_X_FORWARDED_PROTO": "https"}
+    assert responses["plain_login"]["status"] == 301
+    assert responses["plain_login"]["headers"]["Location"] == "https://testserver/login/"
+    assert responses["plain_health"]["status"] == 200
+    assert "Strict-Transport-Security" not in responses["plain_health"]["headers"]
+    assert responses["health"]["headers"]["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
 
-    (page, api), stderr = requests_in_process(env, ("/healthz", https), ("/v1/apps", https))
+
+def test_production_logs_are_json_lines_with_the_request_id(production_process):
+    responses, stderr = production_process
 
     # Python's own warnings (whitenoise: no collected static files) are not log records.
     lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
-    requests = {line["path"]: line for line in lines if line["logger"] == "engage.request"}
-    assert requests["/healthz"]["request_id"] == page["headers"]["X-Request-ID"]
-    assert requests["/healthz"]["status"] == 200 and requests["/healthz"]["level"] == "DEBUG"
-    assert requests["/v1/apps"]["request_id"] == api["headers"]["x-amzn-RequestId"]
-    assert requests["/v1/apps"]["status"] == 403
+
+    logged = {(line["path"], line["request_id"]): line for line in lines if line["logger"] == "engage.request"}
+    health = logged[("/healthz", responses["health"]["headers"]["X-Request-ID"])]
+    assert (health["status"], health["level"], health["method"]) == (200, "DEBUG", "GET")
+    assert logged[("/v1/apps", responses["api"]["headers"]["x-amzn-RequestId"])]["status"] == 403
 
 
 def test_debug_logs_are_readable_text(tmp_path):
@@ -219,11 +232,11 @@ def test_healthz_answers_ok_without_login(client):
     assert "no-cache" in response["Cache-Control"]
 
 
-def test_healthz_with_a_reachable_redis_broker(tmp_path, redis_url):
-    (health,), _ = requests_in_process(production_env(tmp_path, ENGAGE_REDIS_URL=redis_url), ("/healthz", {}))
+def test_healthz_with_a_reachable_redis_broker(production_process):
+    responses, _ = production_process
 
-    assert health["status"] == 200
-    assert json.loads(health["body"]) == {"database": "ok", "broker": "ok"}
+    assert responses["health"]["status"] == 200
+    assert json.loads(responses["health"]["body"]) == {"database": "ok", "broker": "ok"}
 
 
 def test_healthz_503_when_the_redis_broker_is_unreachable(tmp_path):
@@ -329,3 +342,49 @@ def test_without_a_token_configured_an_empty_bearer_is_refused(client, settings)
     response = client.get("/metrics", REMOTE_ADDR="203.0.113.9", HTTP_AUTHORIZATION="Bearer ")
 
     assert response.status_code == 403
+
+
+def test_metrics_add_up_every_gunicorn_worker_in_multiprocess_mode(tmp_path):
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    port = closed_port()
+    env = production_env(tmp_path, ENGAGE_PUBLIC_URL="", PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
+    gunicorn = [sys.executable, "-m", "gunicorn", "engage.wsgi:application", "--bind", f"127.0.0.1:{port}"]
+    server = subprocess.Popen([*gunicorn, "--workers", "2"], cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
+    try:
+        answered = []
+        for _ in range(12):
+            answered.append(get(port, "/v1/apps", deadline=time.monotonic() + 20)[1]["x-amzn-RequestId"])
+        scrapes = [get(port, "/metrics")[2] for _ in range(4)]
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+    def forbidden_api_calls(scrape: str) -> float:
+        return sum(
+            sample.value
+            for family in text_string_to_metric_families(scrape)
+            for sample in family.samples
+            if sample.name == "engage_http_requests_total" and sample.labels["status"] == "403"
+        )
+
+    assert len(set(answered)) == 12
+    assert {forbidden_api_calls(scrape) for scrape in scrapes} == {12}
+    # Both workers answered some of them (each writes its own files: counter_<pid>.db...).
+    assert len({path.stem.split("_")[-1] for path in metrics_dir.iterdir()}) == 2
+
+
+def get(port: int, path: str, *, deadline: float = 0) -> tuple[int, dict, str]:
+    """GET from the server on `port`, retrying refused connections until `deadline` (it is starting)."""
+    import http.client
+
+    while True:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            connection.request("GET", path, headers={"Host": "testserver"})
+            response = connection.getresponse()
+            return response.status, dict(response.getheaders()), response.read().decode()
+        except ConnectionRefusedError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
