@@ -135,6 +135,7 @@ class Endpoint(models.Model):
             models.Index(fields=["project", "user_id"], name="endpoint_user"),
             models.Index(fields=["project", "channel_type", "status", "opt_out"], name="endpoint_channel_status"),
             models.Index(fields=["project", "last_active_at"], name="endpoint_recency"),
+            models.Index(fields=["project", "creation_date"], name="endpoint_created"),  # new endpoints a day
             models.Index(fields=["project", "country"], name="endpoint_country"),
         ]
 

@@ -135,10 +135,14 @@ def test_seed_demo_adds_a_demo_audience_once(var_dir):
     from audience.segments import segment_members
 
     run("seed_demo")
+    first = Event.objects.count()
     run("seed_demo")
 
     project = Project.objects.get(name="Demo")
     assert Endpoint.objects.filter(project=project).count() == 300
-    assert Event.objects.filter(project=project).count() == 100
+    events = Event.objects.filter(project=project)
+    assert events.filter(client_event_id__startswith="s-").count() == 100  # the audience's first sessions
+    assert events.filter(client_event_id__startswith="month-").count() > 1000  # a month of activity (dashboard)
+    assert Event.objects.count() == first  # the second run adds none
     assert Segment.objects.filter(project=project).count() == 2
     assert segment_members(project, Segment.objects.get(name="Pro and team plans")).exists()
