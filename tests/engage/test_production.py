@@ -388,3 +388,54 @@ def get(port: int, path: str, *, deadline: float = 0) -> tuple[int, dict, str]:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
+
+
+# engage.settings evaluated afresh for each environment, in one process (no Django setup needed).
+SETTINGS_FOR = """
+import importlib, json, os, sys
+base = dict(os.environ)
+out = []
+for env in json.loads(sys.argv[1]):
+    os.environ.clear()
+    os.environ.update(base | env)
+    try:
+        sys.modules.pop("engage.settings", None)
+        s = importlib.import_module("engage.settings")
+    except Exception as error:
+        out.append({"error": f"{type(error).__name__}: {error}"})
+        continue
+    names = ["DEBUG", "SECURE_PROXY_SSL_HEADER", "SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS",
+             "SESSION_COOKIE_SECURE", "SILENCED_SYSTEM_CHECKS"]
+    out.append({name: getattr(s, name, None) for name in names})
+print(json.dumps(out))
+"""
+
+
+def test_https_settings_follow_the_environment(tmp_path):
+    cases = [
+        {},
+        {"SECURE_PROXY_SSL_HEADER": "X-Forwarded-Ssl: on"},
+        {"SECURE_PROXY_SSL_HEADER": ""},
+        {"SECURE_PROXY_SSL_HEADER": "X-Forwarded-Proto"},
+        {"SECURE_HSTS_PRELOAD": "1"},
+        {"ENGAGE_PUBLIC_URL": ""},
+        {"DEBUG": "1"},
+    ]
+
+    result = run(production_env(tmp_path), sys.executable, "-c", SETTINGS_FOR, json.dumps(cases))
+
+    assert result.returncode == 0, result.stderr
+    default, custom, no_proxy, malformed, preload, no_https, debug = json.loads(result.stdout)
+    assert default["SECURE_PROXY_SSL_HEADER"] == ["HTTP_X_FORWARDED_PROTO", "https"]
+    assert (default["SECURE_SSL_REDIRECT"], default["SECURE_HSTS_SECONDS"]) == (True, 31536000)
+    assert default["SILENCED_SYSTEM_CHECKS"] == ["security.W021"]
+    assert custom["SECURE_PROXY_SSL_HEADER"] == ["HTTP_X_FORWARDED_SSL", "on"]
+    assert no_proxy["SECURE_PROXY_SSL_HEADER"] is None
+    assert malformed["error"].startswith("ImproperlyConfigured: SECURE_PROXY_SSL_HEADER must read")
+    assert preload["SILENCED_SYSTEM_CHECKS"] == []
+    assert (no_https["SECURE_SSL_REDIRECT"], no_https["SECURE_HSTS_SECONDS"], no_https["SESSION_COOKIE_SECURE"]) == (
+        False,
+        0,
+        True,
+    )
+    assert (debug["DEBUG"], debug["SECURE_SSL_REDIRECT"], debug["SECURE_PROXY_SSL_HEADER"]) == (True, None, None)
