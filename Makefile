@@ -58,7 +58,7 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff format --check .
 
 bench: $(DEV_STAMP)
-	@set -e; scripts="$$(ls bench/*.py 2>/dev/null || true)"; \
+	@set -e; scripts="$$(ls bench/[!_]*.py 2>/dev/null || true)"; \
 	if [ -z "$$scripts" ]; then echo "No benchmarks yet: add one script per workload as bench/<name>.py."; exit 0; fi; \
 	for script in $$scripts; do echo "==> $$script"; PYTHONPATH=$(CURDIR) $(BIN)/python "$$script"; done
 

@@ -32,14 +32,12 @@ Reported: seconds of each and raw / ours, the rows the rollup holds, the 1-minut
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+from _scratch import preamble, run_child  # bench/ is sys.path[0]
+
 START, END = date(2026, 11, 1), date(2026, 11, 30)
 MIDNIGHT = datetime(2026, 11, 1, tzinfo=UTC)
 REPEATS = 3
@@ -346,42 +344,12 @@ def child(total: int) -> None:
     )
 
 
-def admin(sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(PG_URL, autocommit=True) as connection:
-        connection.execute(sql)
-
-
 def measure(total: int) -> dict:
-    name = f"engage_bench_dashboard_{os.getpid()}_{total}"
-    admin(f"CREATE DATABASE {name}")
-    env = {
-        **os.environ,
-        "DATABASE_URL": PG_URL.rsplit("/", 1)[0] + "/" + name,
-        "PYTHONPATH": str(ROOT),
-        "ALLOWED_HOSTS": "testserver",
-        "LOG_LEVEL": "WARNING",
-    }
-    env.setdefault("SECRET_KEY", "bench-only")
-    try:
-        result = subprocess.run(
-            [sys.executable, __file__, "--child", str(total)], env=env, capture_output=True, text=True, check=False
-        )
-    finally:
-        admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    if result.returncode != 0:
-        raise SystemExit(result.stderr[-4000:])
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return run_child(__file__, "dashboard", total, {"ALLOWED_HOSTS": "testserver"})
 
 
 def main(sizes: list[int]) -> None:
-    import psycopg
-
-    with psycopg.connect(PG_URL) as connection:
-        version = connection.execute("SHOW server_version").fetchone()[0]
-    print(f"PostgreSQL {version}, Python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
-    print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    preamble()
     header = ("endpoints", "events", "COPY", "rebuild", "rollup rows", "raw", "ours", "raw/ours", "page")
     header += ("raw/page", "ours+idx", "page+idx")
     print("  ".join(f"{h:>11}" for h in header))

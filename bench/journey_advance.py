@@ -43,14 +43,13 @@ import io
 import json
 import os
 import pstats
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+from _scratch import preamble, run_child  # bench/ is sys.path[0]
+
 FROM = "news@example.com"
 T = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 LATER = T + timedelta(days=1)
@@ -431,46 +430,21 @@ def child(total: int) -> None:
     )
 
 
-def admin(sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(PG_URL, autocommit=True) as connection:
-        connection.execute(sql)
-
-
 def measure(total: int) -> dict:
-    name = f"engage_bench_journey_{os.getpid()}_{total}"
-    admin(f"CREATE DATABASE {name}")
-    env = {
-        **os.environ,
-        "DATABASE_URL": PG_URL.rsplit("/", 1)[0] + "/" + name,
-        "PYTHONPATH": str(ROOT),
-        "EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend",
-        "ENGAGE_PUBLIC_URL": "",
-        "ENGAGE_QUEUE_SYNC": "0",
-        "LOG_LEVEL": "WARNING",
-    }
-    env.setdefault("SECRET_KEY", "bench-only")
-    try:
-        result = subprocess.run(
-            [sys.executable, __file__, "--child", str(total)], env=env, capture_output=True, text=True, check=False
-        )
-    finally:
-        admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    if result.returncode != 0:
-        raise SystemExit(result.stderr[-4000:])
-    if os.environ.get("BENCH_PROFILE"):
-        sys.stderr.write(result.stderr)
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return run_child(
+        __file__,
+        "journey",
+        total,
+        {
+            "EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend",
+            "ENGAGE_PUBLIC_URL": "",
+            "ENGAGE_QUEUE_SYNC": "0",
+        },
+    )
 
 
 def main(sizes: list[int]) -> None:
-    import psycopg
-
-    with psycopg.connect(PG_URL) as connection:
-        version = connection.execute("SHOW server_version").fetchone()[0]
-    print(f"PostgreSQL {version}, Python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
-    print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    preamble()
     header = ("endpoints", "phase", "moved", "raw", "ours", "moved/s", "ours/raw")
     print("  ".join(f"{h:>10}" for h in header))
     for total in sizes:
