@@ -185,6 +185,12 @@ def test_requests_refused_access_do_not_spend_the_projects_quota(
 def test_concurrent_requests_never_exceed_the_quota(backend, monkeypatch, frozen, live_server, project, access_key):
     """Eight client threads at once against the threaded live server, one window: exactly the quota
     gets through."""
+    if backend == "database" and connection.vendor == "sqlite":
+        pytest.skip(
+            "the in-memory SQLite test database shares one cache between the server's threads and "
+            "answers a concurrent writer 'database table is locked' at once, where a database file "
+            "waits; test_processes_share_the_counter covers SQLite files, PostgreSQL runs this test"
+        )
     set_limits(monkeypatch, {"GetApp": 7})
     clients = [make_client(live_server, *access_key) for _ in range(8)]
     accepted, refused, failed = [], [], []
