@@ -18,3 +18,8 @@ class RateCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} @ {self.window_start}: {self.hits}"
+
+
+# Registers the check of ENGAGE_API_RATE_LIMITS with `manage.py check` at start-up (models load
+# with the apps; the API modules only with the first request).
+from engage.api import ratelimit as _ratelimit  # noqa: E402, F401

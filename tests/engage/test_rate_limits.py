@@ -18,6 +18,8 @@ import pytest
 import time_machine
 from botocore.exceptions import ClientError
 from django.core.exceptions import ImproperlyConfigured
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
 from django.db import connection
 
 from engage.api import ratelimit
@@ -116,11 +118,18 @@ def test_bad_limits_are_refused_with_a_clear_error(raw, says, monkeypatch):
     assert [error.id for error in ratelimit.check_limits()] == ["engage.E101"]
 
 
+def test_manage_py_check_reports_bad_limits(monkeypatch):
+    set_limits(monkeypatch, '{"PutEvent": 5}')
+    with pytest.raises(SystemCheckError, match=r"engage\.E101"):
+        call_command("check")
+
+
 # Through the API ---------------------------------------------------------------------------------
 
 
 @pytest.fixture
-def frozen():
+def frozen(live_server, transactional_db):
+    """The clock stands still at T, once the live server runs and the database is set up."""
     with time_machine.travel(T, tick=False) as traveller:
         yield traveller
 
