@@ -21,6 +21,9 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.db import connection
+from rest_framework.response import Response
+from rest_framework.test import APIRequestFactory, force_authenticate
+from rest_framework.views import APIView
 
 from engage.api import ratelimit
 from engage.models import RateCounter
@@ -336,3 +339,31 @@ def test_processes_share_the_counter(backend, transactional_db, tmp_path):
     assert sum(int(out.strip()) for out in outputs) == 55
     if backend == "redis" or connection.vendor == "postgresql":  # the same counter as this process
         assert ratelimit.count(key, now=T) == 161  # 160 counted by the workers, this one the 161st
+
+
+class AppsProbe(APIView):
+    """A view outside any project with the throttle attached, as DEFAULT_THROTTLE_CLASSES would."""
+
+    throttle_classes = [ratelimit.PinpointRateThrottle]
+
+    def get(self, request):
+        return Response({"Item": []})
+
+
+def test_the_throttle_counts_views_outside_a_project_per_user(monkeypatch, transactional_db):
+    monkeypatch.delenv(ratelimit.REDIS_ENV, raising=False)
+    set_limits(monkeypatch, {"GetApps": 2})
+    alice, bob = UserFactory(username="alice"), UserFactory(username="bob")
+    factory = APIRequestFactory()
+
+    def get_apps(user):
+        request = factory.get("/v1/apps")
+        force_authenticate(request, user=user)
+        return AppsProbe.as_view()(request)
+
+    with time_machine.travel(T, tick=False):
+        assert [get_apps(alice).status_code for _ in range(3)] == [200, 200, 429]
+        refused = get_apps(alice)
+        assert refused["x-amzn-ErrorType"] == "TooManyRequestsException"
+        assert "GetApps allows 2 requests per second" in refused.data["Message"]
+        assert get_apps(bob).status_code == 200
