@@ -211,6 +211,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["engage.api.parsers.PinpointJSONParser"],
     "EXCEPTION_HANDLER": "engage.api.errors.pinpoint_exception_handler",
     "UNAUTHENTICATED_USER": None,
+    # Operations outside a project (apps, templates, tags, phone validation) are rate-limited per
+    # user; project operations per project, by projects.api.mixins.ProjectScopedMixin.
+    "DEFAULT_THROTTLE_CLASSES": ["engage.api.ratelimit.PinpointRateThrottle"],
 }
 # Pinpoint's largest request is 7 MB; bigger bodies answer 413 PayloadTooLargeException.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 7 * 1024 * 1024
