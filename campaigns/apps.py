@@ -12,10 +12,12 @@ class CampaignsConfig(AppConfig):
         from audience.models import Segment
         from audience.signals import events_stored
         from campaigns.campaigns import campaigns_segment_deleted
+        from campaigns.metrics import outbox_backlog
         from campaigns.models import Campaign
         from campaigns.templates import template_for_tagging
         from campaigns.tracking_views import anymail_tracking_received
         from campaigns.triggers import events_stored_received
+        from engage.metrics import SCRAPE_GAUGES
         from projects import tagging
 
         tagging.register_account("templates", template_for_tagging)
@@ -29,3 +31,5 @@ class CampaignsConfig(AppConfig):
         )
         tracking.connect(anymail_tracking_received, dispatch_uid="engage.anymail_tracking")
         events_stored.connect(events_stored_received, dispatch_uid="engage.campaign_triggers")
+        if outbox_backlog not in SCRAPE_GAUGES:
+            SCRAPE_GAUGES.append(outbox_backlog)

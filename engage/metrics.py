@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable, Iterator
 
 from django.conf import settings
-from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -70,6 +69,11 @@ class MetricsMiddleware:
         return response
 
 
+# Gauges apps read from their own tables at scrape time, registered in their AppConfig.ready()
+# (engage imports no app): campaigns registers the outbox backlog.
+SCRAPE_GAUGES: list[Callable[[], GaugeMetricFamily]] = []
+
+
 class DatabaseCollector(Collector):
     """Gauges read at scrape time: the task queue's depth and the outbox backlog."""
 
@@ -86,40 +90,12 @@ class DatabaseCollector(Collector):
         if depth.samples:
             yield depth
 
-        try:
-            yield self._outbox()
-        except Exception:
-            # A scrape still reports the process's own metrics while the database is away.
-            logger.warning("metrics: the outbox could not be read", exc_info=True)
-
-    @staticmethod
-    def _outbox() -> GaugeMetricFamily:
-        from campaigns.models import Delivery, DeliveryChannel, DeliveryStatus
-
-        backlog = {
-            (channel, status): 0
-            for channel in DeliveryChannel.values
-            for status in (DeliveryStatus.QUEUED, DeliveryStatus.SENDING)
-        }
-        # Two equalities ORed, not status IN (...): PostgreSQL then reads the two partial indexes
-        # (delivery_due, delivery_leased) with a BitmapOr; IN scans the whole outbox (500,000 rows,
-        # 1,000 waiting: 5 ms against 80 ms).
-        rows = (
-            Delivery.objects.filter(Q(status=DeliveryStatus.QUEUED) | Q(status=DeliveryStatus.SENDING))
-            .values_list("channel", "status")
-            .annotate(n=Count("pk"))
-            .order_by()
-        )
-        for channel, status, n in rows:
-            backlog[(channel, status)] = n
-        deliveries = GaugeMetricFamily(
-            "engage_outbox_deliveries",
-            "Deliveries waiting to be sent (QUEUED) or being sent (SENDING), by channel.",
-            labels=["channel", "status"],
-        )
-        for (channel, status), n in sorted(backlog.items()):
-            deliveries.add_metric([channel, str(status)], n)
-        return deliveries
+        for gauge in SCRAPE_GAUGES:
+            try:
+                yield gauge()
+            except Exception:
+                # A scrape still reports the process's own metrics while the database is away.
+                logger.warning("metrics: %s could not be read", gauge.__name__, exc_info=True)
 
 
 def _from_loopback(request: HttpRequest) -> bool:
