@@ -30,6 +30,7 @@ from campaigns.campaign_results import (
     treatments,
 )
 from campaigns.campaigns import CampaignInvalid, campaign_delete, campaign_set_paused
+from campaigns.message_metrics import series_csv
 from campaigns.models import Campaign, CampaignState, Frequency
 from engage.api.errors import BadRequest
 from engage.api.paging import paginate
@@ -257,11 +258,7 @@ def campaign_results_csv(request: HttpRequest, campaign_id: str) -> HttpResponse
     """The daily figures of the campaign page's chart and table, as CSV."""
     campaign = _campaign(request.project, campaign_id)
     series = daily_series(campaign)
-    return csv_response(
-        f"campaign-{campaign.pk}-daily.csv",
-        ["day", *(key for key, _label in series.keys)],
-        ([day.isoformat(), *values] for day, values in series.rows()),
-    )
+    return series_csv(f"campaign-{campaign.pk}-daily.csv", series)
 
 
 @login_required

@@ -17,6 +17,8 @@ from dataclasses import dataclass, fields
 from datetime import date, timedelta
 from typing import Any
 
+from django.http import HttpResponse
+
 from audience.analytics.rollups import (
     BOUNCED_AFTER,
     CLICK_UNIQUE,
@@ -26,6 +28,7 @@ from audience.analytics.rollups import (
     SEND_FAILED,
     rollup_sum,
 )
+from engage.csv_export import csv_response
 
 OPT_OUTS = ("_email.unsubscribe", "_SMS.OPTOUT")
 # rollup metric → the Figures field it adds to
@@ -163,3 +166,12 @@ def series_of(per_day: Mapping[date, Mapping[str, int]], keys: Iterable[tuple[st
 def message_series(daily: Mapping[date, Figures]) -> dict[date, dict[str, int]]:
     """{day: {series key: value}} of daily Figures (SERIES's keys)."""
     return {day: {k: getattr(f, k) for k, _label in SERIES} for day, f in daily.items()}
+
+
+def series_csv(filename: str, series: Series) -> HttpResponse:
+    """A daily series as CSV: one row per UTC day, one column per figure (its key)."""
+    return csv_response(
+        filename,
+        ["day", *(key for key, _label in series.keys)],
+        ([day.isoformat(), *values] for day, values in series.rows()),
+    )

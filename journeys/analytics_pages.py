@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from campaigns.message_metrics import series_csv
 from engage.csv_export import csv_response
 from journeys.journey_results import STAGES, Funnel, journey_funnel, journey_series
 from journeys.models import Journey, JourneyState
@@ -75,8 +76,4 @@ def journey_daily_csv(request: HttpRequest, journey_id: str) -> HttpResponse:
     """The daily table: participants entering and the journey's message figures per UTC day."""
     journey = journey_of(request.project, journey_id)
     series = journey_series(journey)
-    return csv_response(
-        f"journey-{journey.pk}-daily.csv",
-        ["day", *(key for key, _label in series.keys)],
-        ([day.isoformat(), *values] for day, values in series.rows()),
-    )
+    return series_csv(f"journey-{journey.pk}-daily.csv", series)
