@@ -122,14 +122,15 @@ def estimate(
         .order_by()
     )
     sql, params = query.query.sql_with_params()
-    if exact or not db.is_postgresql():
-        return _estimate_from(db.run_within(sql, list(params), milliseconds=0))
-    rows = db.run_within(sql, list(params), milliseconds=EXACT_ESTIMATE_MS)
+    alias = db.read_alias()
+    if exact or not db.is_postgresql(alias):
+        return _estimate_from(db.run_within(sql, list(params), milliseconds=0, alias=alias))
+    rows = db.run_within(sql, list(params), milliseconds=EXACT_ESTIMATE_MS, alias=alias)
     if rows is not None:
         return _estimate_from(rows)
     table = Endpoint._meta.db_table
-    percent = min(100.0, max(0.1, 100.0 * SAMPLE_ROWS / max(db.estimated_rows(table), 1)))
-    sampled = db.run_within(db.table_sample(sql, table, percent), list(params), milliseconds=0)
+    percent = min(100.0, max(0.1, 100.0 * SAMPLE_ROWS / max(db.estimated_rows(table, alias), 1)))
+    sampled = db.run_within(db.table_sample(sql, table, percent), list(params), milliseconds=0, alias=alias)
     return _estimate_from(sampled, scale=100.0 / percent, sample_percent=percent)
 
 

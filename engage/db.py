@@ -1,7 +1,8 @@
-"""The one seam for PostgreSQL-only database features (GIN indexes, COPY).
+"""The one seam for PostgreSQL-only database features (GIN indexes, COPY), and for the read replica.
 
 Everything else in Engage runs the same SQL on PostgreSQL and SQLite; code that needs more asks
-here which database it is talking to.
+here which database it is talking to. Reads that tolerate a replica's lag (analytics, segment
+estimates) ask `read_alias()` which connection to use.
 """
 
 from collections.abc import Sequence
@@ -15,6 +16,18 @@ from django.db.models.sql import InsertQuery
 
 def is_postgresql(alias: str = "default") -> bool:
     return connections[alias].vendor == "postgresql"
+
+
+REPLICA = "replica"
+
+
+def read_alias() -> str:
+    """The database alias for a read that may lag behind the primary by a replica's delay: "replica"
+    when DATABASE_REPLICA_URL configured one, else "default". Inside a transaction on the primary
+    the answer is "default", so a caller never misses its own uncommitted writes. For reads only."""
+    if REPLICA not in connections.settings or connections["default"].in_atomic_block:
+        return "default"
+    return REPLICA
 
 
 class PostgreSQLOnlySQL(RunSQL):

@@ -38,6 +38,7 @@ from audience.analytics.rollups import (
     rollup_sum,
 )
 from audience.models import Endpoint, MetricSource
+from engage.db import read_alias
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 92
@@ -215,7 +216,8 @@ def _new_endpoints(project_id: str, start: date, end: date) -> dict[date, int]:
     since = datetime.combine(start, datetime.min.time(), tzinfo=UTC)
     until = datetime.combine(end + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
     rows = (
-        Endpoint.objects.filter(project_id=project_id, creation_date__gte=since, creation_date__lt=until)
+        Endpoint.objects.using(read_alias())
+        .filter(project_id=project_id, creation_date__gte=since, creation_date__lt=until)
         .annotate(day=TruncDate("creation_date", tzinfo=UTC))
         .values("day")
         .annotate(n=Count("*"))

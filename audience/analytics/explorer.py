@@ -137,7 +137,12 @@ def event_type_of(metric: str) -> str | None:
 
 def event_type_metrics(project_id: str) -> dict[str, list[str]]:
     """The project's event types (every type it ever stored, sorted) and the rollup metrics of each."""
-    metrics = MetricDay.objects.filter(project_id=project_id).values_list("metric", flat=True).distinct()
+    metrics = (
+        MetricDay.objects.using(db.read_alias())
+        .filter(project_id=project_id)
+        .values_list("metric", flat=True)
+        .distinct()
+    )
     types: dict[str, list[str]] = defaultdict(list)
     for metric in metrics:
         kind = event_type_of(metric)
@@ -148,7 +153,11 @@ def event_type_metrics(project_id: str) -> dict[str, list[str]]:
 
 def event_attribute_names(project_id: str) -> list[str]:
     """The custom event attribute names of the project (for suggestions; reserved names aside)."""
-    names = EventKey.objects.filter(project_id=project_id, kind=EventKeyKind.ATTRIBUTE).values_list("name", flat=True)
+    names = (
+        EventKey.objects.using(db.read_alias())
+        .filter(project_id=project_id, kind=EventKeyKind.ATTRIBUTE)
+        .values_list("name", flat=True)
+    )
     return sorted(names)
 
 
@@ -215,7 +224,7 @@ def counts_by_day_where(
         .order_by()
     )
     sql, params = rows.query.sql_with_params()
-    fetched = db.run_within(sql, list(params), milliseconds=RAW_QUERY_MS)
+    fetched = db.run_within(sql, list(params), milliseconds=RAW_QUERY_MS, alias=db.read_alias())
     if fetched is None:
         raise ExplorerError(
             "Counting the events with this attribute took too long; choose a shorter range or fewer event types."
@@ -265,7 +274,7 @@ def funnel(project_id: str, start: date, end: date, steps: Sequence[str], *, win
     for kind in steps[1:]:
         # The range's start again: a plain bound the (project, event_type, timestamp) index can use.
         params += [project_id, kind, low, high] + ([span] if window is not None else [])
-    fetched = db.run_within(funnel_sql(steps, window=window), params, milliseconds=RAW_QUERY_MS)
+    fetched = db.run_within(funnel_sql(steps, window=window), params, milliseconds=RAW_QUERY_MS, alias=db.read_alias())
     if fetched is None:
         raise ExplorerError("The funnel took too long to compute; choose a shorter range.")
     reached = [int(n) for n in fetched[0]]

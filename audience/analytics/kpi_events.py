@@ -14,6 +14,7 @@ from django.db.models.functions import Coalesce, Concat, TruncDate
 
 from audience.analytics.rollups import CAMPAIGN_SEND, JOURNEY_SEND
 from audience.models import Event, MetricSource
+from engage.db import read_alias
 
 ACCEPTED = "accepted"  # the `event_type` of recipients(): messages a channel accepted
 UNKNOWN_COUNTRY = "ZZ"  # ISO 3166 "unknown or unspecified", as libphonenumber says it
@@ -31,9 +32,13 @@ def _text(name: str) -> Coalesce:
 
 def _events(project_id: str, start: date, end: date) -> QuerySet:
     """The project's events of the UTC days [start, end], with their campaign and journey ids."""
-    return Event.objects.filter(
-        project_id=project_id, timestamp__gte=day_start(start), timestamp__lt=day_start(end + timedelta(days=1))
-    ).annotate(campaign_id=_text("campaign_id"), journey_id=_text("journey_id"))
+    return (
+        Event.objects.using(read_alias())
+        .filter(
+            project_id=project_id, timestamp__gte=day_start(start), timestamp__lt=day_start(end + timedelta(days=1))
+        )
+        .annotate(campaign_id=_text("campaign_id"), journey_id=_text("journey_id"))
+    )
 
 
 def _accepted(events: QuerySet) -> QuerySet:

@@ -22,7 +22,7 @@ from django.db import transaction
 from django.db.models import Count, Sum
 
 from audience.models import AnalyticsSeen, Event, MetricDay, MetricSource
-from engage.db import insert_new_returning, upsert_add
+from engage.db import insert_new_returning, read_alias, upsert_add
 
 # Derived metrics (see the module docstring and README "Analytics").
 SEND_ACCEPTED = "send.accepted"  # a provider accepted the message (or a push/custom send went out)
@@ -245,7 +245,9 @@ def rollup_sum(
     unknown = set(group_by) - GROUPABLE
     if unknown:
         raise ValueError(f"Not a rollup column: {', '.join(sorted(unknown))}")
-    rows = MetricDay.objects.filter(project_id=project_id, day__gte=start, day__lte=end, metric__in=list(metrics))
+    rows = MetricDay.objects.using(read_alias()).filter(
+        project_id=project_id, day__gte=start, day__lte=end, metric__in=list(metrics)
+    )
     rows = _filtered(rows, filters)
     if not group_by:
         return [{"value": rows.aggregate(value=Sum("value"))["value"] or 0}]
@@ -254,5 +256,7 @@ def rollup_sum(
 
 def active_endpoints(project_id: str, start: date, end: date) -> int:
     """Distinct endpoints that sent at least one app event between `start` and `end` (UTC days)."""
-    seen = AnalyticsSeen.objects.filter(project_id=project_id, scope="active", day__gte=start, day__lte=end)
+    seen = AnalyticsSeen.objects.using(read_alias()).filter(
+        project_id=project_id, scope="active", day__gte=start, day__lte=end
+    )
     return seen.aggregate(n=Count("key", distinct=True))["n"] or 0
