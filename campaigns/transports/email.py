@@ -177,7 +177,10 @@ class EmailTransport:
         try:
             self.connection.open()
         except (OSError, smtplib.SMTPException) as error:
-            raise _smtp_error(error) from error
+            # The server could not be reached or refused the session (a 421/554 greeting, HELO or
+            # AUTH refused): temporary, and without a code, so the batch stops knocking (one
+            # connection per batch, not one per message).
+            raise DeliveryError(_smtp_error(error).message, permanent=False) from error
         self._open = True
 
     def close(self) -> None:
