@@ -11,6 +11,7 @@ os.environ.setdefault("ENGAGE_QUEUE_SYNC", "1")
 os.environ.setdefault("SESSION_COOKIE_SECURE", "0")
 os.environ.setdefault("CSRF_COOKIE_SECURE", "0")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "0")  # an https ENGAGE_PUBLIC_URL in a shell must not redirect tests
+os.environ.pop("DATABASE_REPLICA_URL", None)  # tests that need a replica add it themselves (test_replica.py)
 
 from engage.settings import *  # noqa: F403
 
