@@ -1,8 +1,9 @@
 # ruff: noqa: F811 - pytest fixtures imported from other test modules are parameters here
 """SMTP faults the outbox must absorb, against real servers on loopback: a 4xx temporary answer
 (retried with backoff, attempts and next_attempt_at recorded), a server that never answers (timeout:
-temporary) and servers that refuse every connection (a batch knocks a bounded number of times, not
-once per message). Refused connections with nothing listening and 5xx permanent refusals are in
+temporary), servers that refuse every session (a batch knocks a bounded number of times, not once per
+message) and a 5xx answer to a message (permanent, a hard bounce). Refused connections with nothing
+listening and 5xx refusals of a recipient are in
 tests/campaigns/test_deliveries.py; provider (HTTP API) faults in test_email_anymail.py and
 test_transports_sms.py."""
 
@@ -15,6 +16,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
+from audience.models import Event
 from campaigns.deliveries import BACKOFF, deliveries_create, deliveries_send_batch, deliveries_sweep
 from campaigns.models import Delivery, DeliveryStatus
 from tests.campaigns.test_deliveries import email_channel, outgoing, smtp_sink  # noqa: F401 (fixtures)
@@ -150,3 +152,30 @@ def test_a_refusing_server_gets_a_bounded_number_of_connections_and_nothing_fail
     assert set(rows.values_list("status", "attempts")) == {(DeliveryStatus.QUEUED, 1)}
     assert set(rows.values_list("next_attempt_at", flat=True)) == {start + BACKOFF[0]}
     assert server.connections == 1  # one knock for the whole batch, not one per message
+
+
+def test_a_5xx_answer_to_the_message_fails_it_for_good_as_a_hard_bounce_and_the_batch_goes_on(project, smtp_sink):
+    async def handle_data(server, session, envelope):
+        if envelope.rcpt_tos == ["spam@example.org"]:
+            return "554 5.7.1 Message rejected as spam"
+        return "250 Message accepted for delivery"
+
+    smtp_sink.handle_DATA = handle_data
+    rows = deliveries_create(
+        project,
+        [outgoing("spam@example.org", endpoint_key="e1"), outgoing("ann@example.org", endpoint_key="e2")],
+        enqueue=False,
+    )
+
+    outcomes = deliveries_send_batch([row.id for row in rows])
+
+    rejected, accepted = (Delivery.objects.get(id=row.id) for row in rows)
+    assert (outcomes[rows[0].id].status, outcomes[rows[0].id].code) == (DeliveryStatus.FAILED_PERMANENT, 554)
+    assert (rejected.status, rejected.attempts) == (DeliveryStatus.FAILED_PERMANENT, 1)
+    assert rejected.last_error.startswith("SMTP 554")
+    assert accepted.status == DeliveryStatus.SENT
+    assert deliveries_sweep(timezone.now() + timedelta(days=1)) == []  # never retried
+    assert set(Event.objects.values_list("endpoint_key", "event_type")) == {
+        ("e1", "_email.hardbounce"),
+        ("e2", "_email.send"),
+    }
