@@ -16,11 +16,13 @@ from audience.models import (
     AttributeDefinition,
     AttributeKind,
     AudienceUser,
+    ChannelType,
     Endpoint,
     EndpointStatus,
     Event,
     EventKey,
     EventKeyKind,
+    OptOut,
     cohort_of,
     endpoint_key,
 )
@@ -208,6 +210,29 @@ def _staged(write: EndpointWrite, request_id: str) -> bulk.StagedEndpoint:
         status=write.columns.get("status", EndpointStatus.ACTIVE),
         cohort_id=cohort_of(write.endpoint_id),
     )
+
+
+def email_inboxes_opt_out(
+    project: Project, addresses: Iterable[str], *, endpoint_keys: Iterable[str] = (), now: datetime | None = None
+) -> list[Endpoint]:
+    """Opt out (OptOut ALL) the project's EMAIL endpoints at these addresses (any case), and the
+    endpoints named by key — an inbox that unsubscribed or hard-bounced — through endpoints_write,
+    keeping their status. Returns every endpoint matched (opted out before or now), by key."""
+    addresses = {a for address in addresses if address for a in (address, address.lower())}
+    keys = {key for key in endpoint_keys if key}
+    if not addresses and not keys:
+        return []
+    inbox = Q(channel_type=ChannelType.EMAIL, address__in=addresses) | Q(key__in=keys)
+    endpoints = list(Endpoint.objects.for_project(project).filter(inbox).order_by("key"))
+    writes = [
+        # The status is written as it is: an update would otherwise make the endpoint ACTIVE.
+        EndpointWrite(endpoint_id=e.endpoint_id, columns={"opt_out": OptOut.ALL, "status": e.status})
+        for e in endpoints
+        if e.opt_out != OptOut.ALL
+    ]
+    if writes:
+        endpoints_write(project, writes, now=now)
+    return endpoints
 
 
 def endpoints_write(

@@ -27,7 +27,7 @@ from django.db import transaction
 from django.db.models import Case, F, Q, Subquery, Value, When
 from django.utils import timezone
 
-from audience.services import SystemEvent, events_record
+from audience.services import SystemEvent, email_inboxes_opt_out, events_record
 from campaigns.models import Delivery, DeliveryChannel, DeliverySource, DeliveryStatus
 from campaigns.transports import TRANSPORTS, DeliveryError, Transport
 from engage.db import is_postgresql
@@ -272,6 +272,24 @@ def _record(token: str, done: list[tuple[Delivery, Outcome]], now: datetime) -> 
                 fields["next_attempt_at"] = retry_at
             held.filter(id__in=ids).update(**fields)
         _events(done, now)
+        _hard_bounces_opt_out(done, now)
+
+
+def _hard_bounces_opt_out(done: Sequence[tuple[Delivery, Outcome]], now: datetime) -> None:
+    """An email the receiving server refused for good (an SMTP 5xx: a hard bounce) opts its inbox out,
+    as an unsubscribe does: Engage stops writing to an address that does not exist."""
+    by_project: dict[str, list[Delivery]] = {}
+    for row, outcome in done:
+        bounced = outcome.status == DeliveryStatus.FAILED_PERMANENT and 500 <= (outcome.code or 0) < 600
+        if bounced and row.channel == DeliveryChannel.EMAIL:
+            by_project.setdefault(row.project_id, []).append(row)
+    for project_id, rows in by_project.items():
+        email_inboxes_opt_out(
+            Project.objects.get(pk=project_id),
+            [row.address for row in rows],
+            endpoint_keys=[row.endpoint_key for row in rows],
+            now=now,
+        )
 
 
 def _failure(row: Delivery, error: DeliveryError) -> Outcome:

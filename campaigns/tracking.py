@@ -26,12 +26,9 @@ from urllib.parse import quote
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
-from audience.models import ChannelType, Endpoint, OptOut
-from audience.services import SystemEvent, endpoints_write, events_record
-from audience.validation import EndpointWrite
+from audience.services import SystemEvent, email_inboxes_opt_out, events_record
 from campaigns.models import Delivery
 
 OPEN, CLICK, UNSUBSCRIBE = "o", "c", "u"
@@ -244,20 +241,9 @@ def email_unsubscribe(delivery: Delivery, *, method: str = "one-click", now: dat
     is not written again; the event is once per delivery and endpoint)."""
     now = now or timezone.now()
     project = delivery.project
-    same_inbox = Q(channel_type=ChannelType.EMAIL, address__in={delivery.address, delivery.address.lower()})
-    if delivery.endpoint_key:
-        same_inbox |= Q(key=delivery.endpoint_key)
-    endpoints = list(Endpoint.objects.for_project(project).filter(same_inbox).order_by("key"))
-    writes = [
-        # The status is written as it is: an update would otherwise make the endpoint ACTIVE.
-        EndpointWrite(endpoint_id=e.endpoint_id, columns={"opt_out": OptOut.ALL, "status": e.status})
-        for e in endpoints
-        if e.opt_out != OptOut.ALL
-    ]
     attributes = _attributes(delivery, unsubscribe_method=method)
     with transaction.atomic():
-        if writes:
-            endpoints_write(project, writes, now=now)
+        endpoints = email_inboxes_opt_out(project, [delivery.address], endpoint_keys=[delivery.endpoint_key], now=now)
         events_record(
             [
                 SystemEvent(
@@ -311,6 +297,8 @@ def provider_event_record(
     if event_type == "_email.unsubscribe":
         email_unsubscribe(delivery, method=f"provider:{esp}", now=when)
         return event_type
+    if event_type == "_email.hardbounce":  # the address does not exist: stop writing to it
+        email_inboxes_opt_out(delivery.project, [delivery.address], endpoint_keys=[delivery.endpoint_key], now=when)
     if event_type in ("_email.open", "_email.click"):
         record_id = _engagement_id(delivery, event_type, when, link if event_type == "_email.click" else "")
     else:

@@ -11,7 +11,7 @@ from aiosmtpd.controller import Controller
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
-from audience.models import Event
+from audience.models import Endpoint, Event
 from campaigns import deliveries
 from campaigns.channels import channel_update
 from campaigns.deliveries import (
@@ -156,6 +156,35 @@ def test_refused_recipient_fails_permanently_without_retry(project, smtp_sink):
     assert deliveries_sweep(timezone.now() + timedelta(days=1)) == []
     assert Event.objects.get().event_type == "_email.hardbounce"
     assert smtp_sink.messages == []
+
+
+def test_a_hard_bounce_opts_the_inbox_out_and_nothing_else(project, smtp_sink):
+    smtp_sink.refuse.add("gone@example.org")
+    make_endpoint(project, "E1", "gone@example.org")
+    make_endpoint(project, "E2", "gone@example.org")  # another endpoint of the same inbox
+    make_endpoint(project, "E3", "ann@example.org")
+    rows = deliveries_create(
+        project,
+        [outgoing("gone@example.org", endpoint_key="e1"), outgoing("ann@example.org", endpoint_key="e3")],
+        enqueue=False,
+    )
+
+    deliveries_send_batch([row.id for row in rows])
+
+    opt_out = dict(Endpoint.objects.filter(project=project).values_list("key", "opt_out"))
+    assert opt_out == {"e1": "ALL", "e2": "ALL", "e3": "NONE"}  # the delivered inbox is untouched
+    assert Delivery.objects.get(endpoint_key="e3").status == DeliveryStatus.SENT
+
+
+def test_a_temporary_failure_opts_no_one_out(project, smtp_sink, settings):
+    make_endpoint(project, "E1", "ann@example.org")
+    rows = deliveries_create(project, [outgoing("ann@example.org", endpoint_key="e1")], enqueue=False)
+    settings.EMAIL_PORT = free_port()  # nothing listens there: temporary
+
+    outcome = deliveries_send_batch([rows[0].id])[rows[0].id]
+
+    assert outcome.status == DeliveryStatus.QUEUED
+    assert Endpoint.objects.get(project=project).opt_out == "NONE"
 
 
 def test_refused_recipient_does_not_stop_the_rest_of_the_batch(project, smtp_sink):

@@ -153,6 +153,20 @@ def test_delivery_bounce_complaint_open_and_click_webhooks_become_pinpoint_event
     assert found["_email.delivered"].timestamp.isoformat() == "2026-11-28T10:00:05+00:00"
 
 
+def test_a_provider_hard_bounce_opts_the_endpoint_out_and_a_delivery_report_does_not(sent, postmark, live_server):
+    common = {"MessageID": postmark.ids[0], "Metadata": metadata(sent), "MessageStream": "outbound"}
+    delivered = {"RecordType": "Delivery", "Recipient": "ann@example.org", "DeliveredAt": "2026-11-28T10:00:05Z"}
+
+    assert webhook(live_server, common | delivered | {"Details": "smtp;250 2.0.0 OK"}) == 200
+    assert Endpoint.objects.get(endpoint_id="ep-1").opt_out == "NONE"
+
+    bounce = {"RecordType": "Bounce", "ID": 42, "Type": "HardBounce", "TypeCode": 1, "Email": "ann@example.org"}
+    assert webhook(live_server, common | bounce | {"BouncedAt": "2026-11-28T10:00:06Z", "Details": "smtp;550"}) == 200
+    endpoint = Endpoint.objects.get(endpoint_id="ep-1")
+    assert (endpoint.opt_out, endpoint.status) == ("ALL", "ACTIVE")
+    assert not Event.objects.filter(event_type="_email.unsubscribe").exists()  # a bounce is no unsubscribe
+
+
 def test_a_provider_unsubscribe_opts_the_endpoint_out(sent, postmark, live_server):
     payload = {"RecordType": "SubscriptionChange", "MessageID": postmark.ids[0], "Metadata": metadata(sent)}
     payload |= {"Recipient": "ann@example.org", "SuppressSending": True, "SuppressionReason": "ManualSuppression"}
