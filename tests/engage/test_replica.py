@@ -165,7 +165,8 @@ def settings_of(environment: dict[str, str]) -> dict:
         "'replica': settings.DATABASES.get('replica', {})}))"
     )
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_REPLICA_URL"}
-    env.update(environment, DJANGO_SETTINGS_MODULE="tests.settings")
+    # engage.settings itself: tests.settings drops a DATABASE_REPLICA_URL inherited from the shell.
+    env.update(environment, DJANGO_SETTINGS_MODULE="engage.settings", DEBUG="1")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
