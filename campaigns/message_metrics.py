@@ -23,14 +23,15 @@ from audience.analytics.rollups import (
     BOUNCED_AFTER,
     CLICK_UNIQUE,
     OPEN_UNIQUE,
+    OPT_OUTS,
     PUSH_OPENS,
     SEND_ACCEPTED,
     SEND_FAILED,
+    delivered,
     rollup_sum,
 )
 from engage.csv_export import csv_response
 
-OPT_OUTS = ("_email.unsubscribe", "_SMS.OPTOUT")
 # rollup metric → the Figures field it adds to
 FIELD_OF: Mapping[str, str] = {
     SEND_ACCEPTED: "accepted",
@@ -90,7 +91,7 @@ class Figures:
 
     @property
     def delivered(self) -> int:
-        return max(self.accepted - self.bounced, 0)
+        return delivered(self.accepted, self.bounced)
 
     @property
     def delivery_rate(self) -> float | None:

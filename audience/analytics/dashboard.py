@@ -31,10 +31,12 @@ from audience.analytics.rollups import (
     CHANNEL_GROUPS,
     CLICK_UNIQUE,
     OPEN_UNIQUE,
+    OPT_OUTS,
     PUSH_OPENS,
     SEND_ACCEPTED,
     SEND_FAILED,
     active_endpoints,
+    delivered,
     rollup_sum,
 )
 from audience.models import Endpoint, MetricSource
@@ -43,7 +45,6 @@ from engage.db import read_alias
 DEFAULT_DAYS = 30
 MAX_DAYS = 92
 SESSION_START = "_session.start"
-OPT_OUTS = ("_email.unsubscribe", "_SMS.OPTOUT")
 METRICS = (
     ACTIVE,
     SESSION_START,
@@ -142,15 +143,15 @@ class Messages:
 
     @property
     def delivered(self) -> int:
-        return max(self.sent - self.bounced, 0)
+        return delivered(self.sent, self.bounced)
 
     @property
     def email_delivered(self) -> int:
-        return max(self.email_sent - self.email_bounced, 0)
+        return delivered(self.email_sent, self.email_bounced)
 
     @property
     def push_delivered(self) -> int:
-        return max(self.push_sent - self.push_bounced, 0)
+        return delivered(self.push_sent, self.push_bounced)
 
     @property
     def delivery_rate(self) -> Decimal | None:

@@ -29,15 +29,8 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, TruncDate
 
 from audience.analytics.rollups import (
-    ACTIVE,
-    BOUNCED_AFTER,
-    CLICK_UNIQUE,
-    OPEN_UNIQUE,
-    SEND_ACCEPTED,
-    SEND_FAILED,
+    DERIVED_METRICS,
     SEND_STATUS,
-    SMS_PARTS,
-    SMS_PRICE,
     rollup_sum,
 )
 from audience.models import Event, EventKey, EventKeyKind, MetricDay
@@ -47,10 +40,6 @@ MAX_DAYS = 92
 MIN_STEPS, MAX_STEPS = 2, 5
 # Raw-event queries (attribute filter, funnels) give up after this long on PostgreSQL.
 RAW_QUERY_MS = 15_000
-# Rollup metrics that are not event types (they are counted from other events).
-DERIVED_METRICS = frozenset(
-    {SEND_ACCEPTED, SEND_FAILED, BOUNCED_AFTER, OPEN_UNIQUE, CLICK_UNIQUE, ACTIVE, SMS_PARTS, SMS_PRICE}
-)
 
 
 class ExplorerError(Exception):

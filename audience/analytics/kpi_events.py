@@ -12,7 +12,7 @@ from django.db.models import Case, Count, Exists, F, OuterRef, Q, QuerySet, Text
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Coalesce, Concat, TruncDate
 
-from audience.analytics.rollups import CAMPAIGN_SEND, JOURNEY_SEND
+from audience.analytics.rollups import ACCEPTED_EVENTS, CAMPAIGN_SEND, JOURNEY_SEND
 from audience.models import Event, MetricSource
 from engage.db import read_alias
 
@@ -57,7 +57,7 @@ def _accepted(events: QuerySet) -> QuerySet:
     sent = Q(event_type__in=(CAMPAIGN_SEND, JOURNEY_SEND), send_status="SUCCESS") & ~Q(
         send_channel__in=("EMAIL", "SMS")
     )
-    return events.filter(Q(event_type__in=("_email.send", "_SMS.BUFFERED")) | sent)
+    return events.filter(Q(event_type__in=ACCEPTED_EVENTS) | sent)
 
 
 def recipients(

@@ -31,6 +31,7 @@ from audience.analytics.rollups import (
     PUSH_OPENS,
     SEND_ACCEPTED,
     SEND_FAILED,
+    delivered,
     rollup_sum,
 )
 from audience.models import MetricSource
@@ -76,7 +77,7 @@ def total(*metrics: str) -> Measure:
 ATTEMPTED = total(SEND_ACCEPTED, SEND_FAILED)
 SUCCESSFUL = Measure(
     frozenset((SEND_ACCEPTED, BOUNCED_AFTER)),
-    lambda sums: max(0, sums.get(SEND_ACCEPTED, 0) - sums.get(BOUNCED_AFTER, 0)),
+    lambda sums: delivered(sums.get(SEND_ACCEPTED, 0), sums.get(BOUNCED_AFTER, 0)),
 )
 OPENED = total(OPEN_UNIQUE)  # messages opened (each message's first open)
 PUSH_OPENED = total(*PUSH_OPENS)

@@ -57,6 +57,7 @@ PUSH_EVENTS = frozenset(
     }
 )
 PUSH_OPENS = ("_campaign.opened_notification", "_journey.opened_notification")
+OPT_OUTS = ("_email.unsubscribe", "_SMS.OPTOUT")
 # Channel groups for reading: a push message's channel is its platform.
 CHANNEL_GROUPS: Mapping[str, tuple[str, ...]] = {
     "EMAIL": ("EMAIL",),
@@ -82,6 +83,11 @@ KEY_FIELDS = (*DIMENSIONS, "metric")
 REBUILD_CHUNK = 5000
 
 Dims = tuple[str, date, str, str, str, str, str, str, str]
+
+
+def delivered(accepted: int, bounced_after: int) -> int:
+    """Messages delivered: accepted by a channel and not reported bounced afterwards (never < 0)."""
+    return max(accepted - bounced_after, 0)
 
 
 def is_reserved_event_type(event_type: str) -> bool:
