@@ -524,6 +524,8 @@ class MetricDay(models.Model):
             models.Index(
                 fields=["project", "journey_id", "day"], name="metric_day_journey", condition=~Q(journey_id="")
             ),
+            # /metrics reads today's delivery outcomes across every project.
+            models.Index(fields=["day", "metric"], name="metric_day_day"),
         ]
 
     def __str__(self) -> str:

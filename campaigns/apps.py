@@ -12,7 +12,7 @@ class CampaignsConfig(AppConfig):
         from audience.models import Segment
         from audience.signals import events_stored
         from campaigns.campaigns import campaigns_segment_deleted
-        from campaigns.metrics import outbox_backlog
+        from campaigns.metrics import deliveries_today, outbox_backlog
         from campaigns.models import Campaign
         from campaigns.templates import template_for_tagging
         from campaigns.tracking_views import anymail_tracking_received
@@ -31,5 +31,6 @@ class CampaignsConfig(AppConfig):
         )
         tracking.connect(anymail_tracking_received, dispatch_uid="engage.anymail_tracking")
         events_stored.connect(events_stored_received, dispatch_uid="engage.campaign_triggers")
-        if outbox_backlog not in SCRAPE_GAUGES:
-            SCRAPE_GAUGES.append(outbox_backlog)
+        for gauge in (outbox_backlog, deliveries_today):
+            if gauge not in SCRAPE_GAUGES:
+                SCRAPE_GAUGES.append(gauge)

@@ -1,7 +1,11 @@
-"""/healthz: is the database answering, and the django-q2 broker (the database, or Redis)?
+"""/healthz: is the database answering, and the django-q2 broker (the database, or Redis)? And the
+read replica, when DATABASE_REPLICA_URL configures one.
 
 No login and no project: load balancers and orchestrators call it. The body names each part;
-a failing part reads "error" (its cause goes to the log, not to an anonymous caller).
+a failing part reads "error" (its cause goes to the log, not to an anonymous caller). The answer is
+503 when the database or the broker fails: this host cannot serve. A failing replica is reported
+but answers 200: every web host shares it, so taking them all out of the load balancer would turn
+slow analytics into an outage; alert on the "replica" part instead.
 """
 
 import logging
@@ -11,6 +15,8 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from django_q.brokers import Broker, get_broker
+
+from engage.db import REPLICA
 
 logger = logging.getLogger(__name__)
 
@@ -30,11 +36,15 @@ def queue_depth() -> int:
     return int(_get_broker().queue_size() or 0)
 
 
-def check_database() -> None:
-    """Raises unless the default database answers a query."""
-    with connections["default"].cursor() as cursor:
+def check_database(alias: str = "default") -> None:
+    """Raises unless the database (`alias`) answers a query."""
+    with connections[alias].cursor() as cursor:
         cursor.execute("SELECT 1")
         cursor.fetchone()
+
+
+def check_replica() -> None:
+    check_database(REPLICA)
 
 
 def check_broker() -> None:
@@ -47,8 +57,11 @@ def check_broker() -> None:
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    """200 {"database": "ok", "broker": "ok"}; 503 with the failing part as "error"."""
+    """200 {"database": "ok", "broker": "ok"} (and "replica" when one is configured); 503 with the
+    failing part as "error" when the database or the broker fails."""
     parts = {"database": check_database, "broker": check_broker}
+    if REPLICA in connections.settings:
+        parts["replica"] = check_replica
     result = {}
     for name, check in parts.items():
         try:
@@ -57,5 +70,5 @@ def healthz(request: HttpRequest) -> JsonResponse:
         except Exception:
             logger.warning("healthz: the %s does not answer", name, exc_info=True)
             result[name] = "error"
-    healthy = all(value == "ok" for value in result.values())
+    healthy = result["database"] == result["broker"] == "ok"
     return JsonResponse(result, status=200 if healthy else 503)

@@ -1,9 +1,10 @@
 """Prometheus metrics at /metrics (prometheus_client).
 
 Counted in the process: requests by view, method and status, their latency, segment estimate
-time. Read from the database at scrape time: the django-q2 queue depth and the outbox backlog
+time. Read from the database at scrape time: the django-q2 queue depth, the outbox backlog
 (QUEUED and SENDING deliveries by channel: one GROUP BY that the outbox's partial status indexes
-answer, however many messages were ever sent).
+answer, however many messages were ever sent) and today's delivery outcomes by channel (from the
+analytics rollup, so every worker host's sends are in it, whichever web process is scraped).
 
 With several gunicorn workers, set PROMETHEUS_MULTIPROC_DIR (an empty directory, emptied at each
 start) so a scrape sums every worker's counters instead of reading the one that answered.
@@ -22,7 +23,7 @@ from collections.abc import Callable, Iterator
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
@@ -69,15 +70,15 @@ class MetricsMiddleware:
         return response
 
 
-# Gauges apps read from their own tables at scrape time, registered in their AppConfig.ready()
-# (engage imports no app): campaigns registers the outbox backlog.
-SCRAPE_GAUGES: list[Callable[[], GaugeMetricFamily]] = []
+# Metrics apps read from their own tables at scrape time, registered in their AppConfig.ready()
+# (engage imports no app): campaigns registers the outbox backlog and today's delivery outcomes.
+SCRAPE_GAUGES: list[Callable[[], Metric]] = []
 
 
 class DatabaseCollector(Collector):
-    """Gauges read at scrape time: the task queue's depth and the outbox backlog."""
+    """Metrics read at scrape time: the task queue's depth, the outbox backlog, today's deliveries."""
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily("engage_broker_up", "1 if the django-q2 broker answered this scrape.")
         depth = GaugeMetricFamily("engage_queue_depth", "Tasks waiting in the django-q2 queue.")
         try:

@@ -12,14 +12,18 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 from django_q.tasks import async_task
 from prometheus_client.parser import text_string_to_metric_families
 
+from audience.models import Event
 from audience.segments import estimate
+from audience.streams.services import events_insert
 from campaigns.models import Delivery, DeliveryStatus
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,6 +56,7 @@ REQUESTS = """
 import json, sys, django
 django.setup()
 from django.test import Client
+from django.utils import timezone
 client = Client()
 out = []
 for path, kwargs in json.loads(sys.argv[1]):
@@ -258,6 +263,31 @@ def test_healthz_503_when_the_database_is_unreachable(tmp_path):
     assert json.loads(health["body"]) == {"database": "error", "broker": "error"}
 
 
+def test_healthz_checks_the_replica_when_one_is_configured(tmp_path, redis_url):
+    env = production_env(
+        tmp_path, ENGAGE_REDIS_URL=redis_url, DATABASE_REPLICA_URL=f"sqlite:///{tmp_path / 'replica.sqlite3'}"
+    )
+
+    (health,), _ = requests_in_process(env, ("/healthz", {}))
+
+    assert health["status"] == 200
+    assert json.loads(health["body"]) == {"database": "ok", "broker": "ok", "replica": "ok"}
+
+
+def test_healthz_reports_an_unreachable_replica_but_keeps_the_host_in_service(tmp_path, redis_url):
+    env = production_env(
+        tmp_path,
+        ENGAGE_REDIS_URL=redis_url,
+        DATABASE_REPLICA_URL=f"postgres://engage@127.0.0.1:{closed_port()}/engage",
+    )
+
+    (health,), stderr = requests_in_process(env, ("/healthz", {}))
+
+    assert health["status"] == 200
+    assert json.loads(health["body"]) == {"database": "ok", "broker": "ok", "replica": "error"}
+    assert "healthz: the replica does not answer" in stderr
+
+
 @pytest.mark.django_db
 def test_metrics_count_requests_by_view_and_status(client):
     key = ("engage_http_requests_total", (("method", "GET"), ("status", "200"), ("view", "login")))
@@ -289,6 +319,44 @@ def test_metrics_show_the_outbox_backlog_by_channel_and_status(client, project):
     assert (backlog("EMAIL", "SENDING"), backlog("SMS", "QUEUED"), backlog("GCM", "QUEUED")) == (0, 0, 0)
     assert not any(labels and dict(labels).get("status") in {"SENT", "FAILED_PERMANENT"} for _, labels in found)
     assert DeliveryStatus.SENT not in {dict(labels).get("status") for _, labels in found}
+
+
+@pytest.mark.django_db
+def test_metrics_count_todays_deliveries_by_channel_source_and_outcome(client, project):
+    """From the analytics rollup: the events the outbox stores for each outcome, whichever process sent."""
+    now = timezone.now()
+    yesterday = now - timedelta(days=1)
+    rows = [
+        ("_email.send", now, "e1", {}),
+        ("_email.send", now, "e2", {}),
+        ("_email.hardbounce", now, "e2", {}),  # bounced after it was accepted
+        ("_email.hardbounce", now, "e3", {"error": "550 no such user"}),  # refused: failed
+        ("_SMS.BUFFERED", now, "s1", {}),
+        ("_email.send", yesterday, "old", {}),  # before midnight: not counted
+    ]
+    events_insert(
+        [
+            Event(
+                project=project,
+                endpoint_key="",
+                client_event_id=f"{kind}:{message}",
+                event_type=kind,
+                timestamp=when,
+                attributes={"message_id": message, "to": f"{message}@example.org", **extra},
+            )
+            for kind, when, message, extra in rows
+        ]
+    )
+
+    found = metrics(client)
+
+    def delivered(channel: str, outcome: str) -> float | None:
+        return found.get(
+            ("engage_deliveries_total", (("channel", channel), ("outcome", outcome), ("source", "TRANSACTIONAL")))
+        )
+
+    assert (delivered("EMAIL", "accepted"), delivered("EMAIL", "bounced"), delivered("EMAIL", "failed")) == (2, 1, 1)
+    assert delivered("SMS", "accepted") == 1
 
 
 @pytest.mark.django_db(transaction=True)
