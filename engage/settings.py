@@ -59,6 +59,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "engage.metrics.MetricsMiddleware",
     "engage.api.middleware.PinpointRequestMiddleware",
+    "engage.dbfaults.DatabaseUnavailableMiddleware",
     "engage.logs.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "engage.csp.ContentSecurityPolicyMiddleware",
@@ -187,6 +188,11 @@ ENGAGE_SMS_WEBHOOK_URL = os.environ.get("ENGAGE_SMS_WEBHOOK_URL", "")
 ENGAGE_SMS_WEBHOOK_SECRET = os.environ.get("ENGAGE_SMS_WEBHOOK_SECRET", "")
 ENGAGE_VOICE_WEBHOOK_URL = os.environ.get("ENGAGE_VOICE_WEBHOOK_URL", "")
 ENGAGE_VOICE_WEBHOOK_SECRET = os.environ.get("ENGAGE_VOICE_WEBHOOK_SECRET", "")
+# A campaign run over at least twice ENGAGE_CAMPAIGN_LANE_MIN_ENDPOINTS endpoints is split into up
+# to ENGAGE_CAMPAIGN_RUN_LANES key ranges written by as many workers at once (campaigns.runs.engine);
+# 1 keeps every run to one writer.
+ENGAGE_CAMPAIGN_RUN_LANES = int(os.environ.get("ENGAGE_CAMPAIGN_RUN_LANES", "4"))
+ENGAGE_CAMPAIGN_LANE_MIN_ENDPOINTS = int(os.environ.get("ENGAGE_CAMPAIGN_LANE_MIN_ENDPOINTS", "25000"))
 # Seconds a provider or webhook may take to answer one request (connecting: at most 5).
 ENGAGE_PROVIDER_TIMEOUT = float(os.environ.get("ENGAGE_PROVIDER_TIMEOUT", "10"))
 # Custom-channel webhooks (DeliveryUri): signed with a per-project key derived from this one

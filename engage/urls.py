@@ -28,6 +28,9 @@ pinpoint_api = [
     *fallback_urlpatterns,
 ]
 
+# A database error raised outside a view (a middleware reading the session) answers 503, not 500.
+handler500 = "engage.dbfaults.server_error"
+
 urlpatterns = [
     path("healthz", healthz, name="healthz"),  # public: load balancers (docs/production.md)
     path("metrics", metrics_view, name="metrics"),  # loopback or ENGAGE_METRICS_TOKEN

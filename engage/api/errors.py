@@ -9,6 +9,7 @@ import logging
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
@@ -74,6 +75,18 @@ class InternalServerError(PinpointError):
     pass
 
 
+# Seconds a client is asked to wait (Retry-After) when the database does not answer.
+RETRY_AFTER_SECONDS = 5
+
+
+class ServiceUnavailable(PinpointError):
+    """The database does not answer (restarting, failing over): temporary, the SDKs retry a 503."""
+
+    status = 503
+    error_type = "ServiceUnavailableException"
+    default_message = "The service is temporarily unavailable. Try again shortly."
+
+
 def request_id_of(request: HttpRequest | None) -> str:
     return getattr(request, "pinpoint_request_id", "") if request is not None else ""
 
@@ -81,6 +94,8 @@ def request_id_of(request: HttpRequest | None) -> str:
 def error_payload(error: PinpointError, request_id: str) -> tuple[dict, dict]:
     body = {"Message": error.message, "RequestID": request_id}
     headers = {"x-amzn-ErrorType": error.error_type, "x-amzn-RequestId": request_id}
+    if isinstance(error, ServiceUnavailable):
+        headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return body, headers
 
 
@@ -126,6 +141,8 @@ def as_pinpoint_error(exc: Exception) -> PinpointError:
         return TooManyRequests()
     if isinstance(exc, drf.APIException) and exc.status_code == 413:
         return PayloadTooLarge()
+    if isinstance(exc, OperationalError | InterfaceError):
+        return ServiceUnavailable()
     return InternalServerError()
 
 
@@ -139,5 +156,7 @@ def pinpoint_exception_handler(exc: Exception, context: dict) -> Response:
         )
     if isinstance(error, InternalServerError) and not isinstance(exc, PinpointError):
         logger.exception("unhandled error serving %s", getattr(request, "path", "?"), exc_info=exc)
+    elif isinstance(error, ServiceUnavailable):
+        logger.warning("database unavailable serving %s: %s", getattr(request, "path", "?"), exc)
     body, headers = error_payload(error, request_id_of(getattr(request, "_request", request)))
     return Response(body, status=error.status, headers=headers)
