@@ -389,6 +389,27 @@ class CampaignRun(models.Model):
         return f"{self.campaign_id} run at {self.scheduled_start:%Y-%m-%d %H:%M}"
 
 
+class CampaignRunLane(models.Model):
+    """A range of a large run's endpoint keys, (`after`, `upto`], written by a worker of its own, so
+    several workers write one run at once (campaigns.runs.engine). Cursor and lease work as the run's
+    do; `ended_at` is set once the lane's last batch is committed."""
+
+    run = models.ForeignKey(CampaignRun, on_delete=models.CASCADE, related_name="lanes")
+    number = models.PositiveSmallIntegerField()
+    after = models.CharField(max_length=128, blank=True, help_text='Exclusive lower bound; "": from the first key.')
+    upto = models.CharField(max_length=128, blank=True, help_text='Inclusive upper bound; "": to the last key.')
+    cursor = models.CharField(max_length=128, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    lease_token = models.CharField(max_length=32, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "number"], name="campaign_run_lane_unique")]
+
+    def __str__(self) -> str:
+        return f"lane {self.number} of {self.run_id}"
+
+
 class ActivityState(models.TextChoices):
     """ActivityResponse.State, as Pinpoint names them."""
 

@@ -26,6 +26,13 @@ def campaign_run(run_id: str) -> bool:
     return campaign_run_step(run_id)
 
 
+def campaign_run_lane(run_id: str, number: int) -> bool:
+    """Write the next time-boxed slice of one lane of a large campaign run (see campaigns.runs)."""
+    from campaigns.runs import campaign_run_lane_step
+
+    return campaign_run_lane_step(run_id, number)
+
+
 def campaigns_tick() -> int:
     """Every minute: start the runs of due campaigns, and enqueue again runs whose worker died."""
     from campaigns.runs import campaign_runs_sweep, campaigns_start_due

@@ -12,8 +12,17 @@
   and then writes the batch's decisions (campaigns.runs.send), so a worker killed anywhere resumes
   after the last committed batch, and no batch is written twice. After STEP_SECONDS it releases the
   lease and enqueues itself again.
+- Lanes: a run of at least twice ENGAGE_CAMPAIGN_LANE_MIN_ENDPOINTS endpoints (and no
+  MessagesPerSecond, whose send times one writer works out) is split by its first step into up to
+  ENGAGE_CAMPAIGN_RUN_LANES ranges of endpoint keys of about equal size (CampaignRunLane), each
+  written by `campaign_run_lane_step` — its own task, cursor and lease, the same batches — so several
+  workers (hosts) write one run at once. The run's own step then only coordinates: it enqueues lanes
+  whose lease ran out and finishes the run once every lane has ended (the last lane to end enqueues
+  it). Decisions that look across the run (DUPLICATE_ADDRESS's lowest key per address, the caps)
+  read the whole audience or the endpoint's own rows, so they do not depend on the lane; the
+  activity's counters are one locked row.
 - `campaign_runs_sweep` (every minute): open runs whose lease ran out (their worker died, or their
-  task was lost) are enqueued again.
+  task was lost) are enqueued again; a laned run's step then enqueues its lanes whose lease ran out.
 
 Runs of EVENT campaigns (Campaign.frequency EVENT) are no segment-wide sends: their activities grow
 as events trigger them (campaigns.triggers), so the claim and the sweep leave them out. A run made
@@ -25,6 +34,7 @@ import time
 import uuid
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -36,6 +46,7 @@ from campaigns.models import (
     Campaign,
     CampaignActivity,
     CampaignRun,
+    CampaignRunLane,
     CampaignState,
     Frequency,
     RunState,
@@ -57,7 +68,15 @@ ENDED = (CampaignState.DELETED, CampaignState.COMPLETED, CampaignState.INVALID)
 
 
 class LeaseLost(Exception):
-    """Another claim holds the run now: this step stops, its batch rolled back."""
+    """Another claim holds the run (or lane) now: this step stops, its batch rolled back."""
+
+
+class Unrunnable(Exception):
+    """The run cannot be made (`reason`); its campaign becomes `campaign_state`."""
+
+    def __init__(self, reason: str, campaign_state: str) -> None:
+        super().__init__(reason)
+        self.reason, self.campaign_state = reason, campaign_state
 
 
 def campaigns_start_due(now: datetime | None = None) -> list[str]:
@@ -129,8 +148,9 @@ def _claim(run_id: str, now: datetime) -> str | None:
 
 def campaign_run_step(run_id: str, *, max_batches: int | None = None) -> bool:
     """Write the next batches of a run for up to STEP_SECONDS (or `max_batches`), then enqueue the
-    rest; finish the run when its audience is exhausted. Returns False when the run was not claimable
-    (ended, or held by another worker). Idempotent."""
+    rest; finish the run when its audience is exhausted. A large run is split into lanes instead
+    (see the module doc), and a laned run's step coordinates them. Returns False when the run was
+    not claimable (ended, or held by another worker). Idempotent."""
     now = timezone.now()
     token = _claim(run_id, now)
     if token is None:
@@ -138,45 +158,162 @@ def campaign_run_step(run_id: str, *, max_batches: int | None = None) -> bool:
     run = CampaignRun.objects.select_related("campaign__project", "campaign__segment").get(pk=run_id)
     if run.started_at is None:
         CampaignRun.objects.filter(pk=run.pk, started_at__isnull=True).update(started_at=now)
+    try:
+        plan, members = _audience(run)
+    except Unrunnable as stop:
+        _fail(run, token, stop.reason, stop.campaign_state)
+        return True
+    if (plan.definition.get("Schedule") or {}).get("Frequency") == Frequency.EVENT:
+        _finish(run, token)  # an EVENT version's run: its messages were the triggers' to send
+        return True
+    lanes = list(run.lanes.all())
+    if not lanes and not run.cursor:
+        try:
+            lanes = _split(run, token, plan, members)
+        except LeaseLost:
+            return False
+    if lanes:
+        _coordinate(run, token, lanes)
+        return True
+    return _write_for(run, token, plan, members, max_batches=max_batches)
+
+
+def campaign_run_lane_step(run_id: str, number: int, *, max_batches: int | None = None) -> bool:
+    """Write the next batches of one lane of a run for up to STEP_SECONDS (or `max_batches`), then
+    enqueue the rest; at the lane's end, enqueue the run's step (it finishes the run after the last
+    lane). Returns False when the lane was not claimable (ended, the run ended, or held by another
+    worker). Idempotent."""
+    now = timezone.now()
+    token = uuid.uuid4().hex
+    claimed = (
+        CampaignRunLane.objects.filter(run_id=run_id, number=number, ended_at__isnull=True, run__state__in=OPEN)
+        .filter(Q(lease_token="") | Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .update(lease_until=now + LEASE, lease_token=token)
+    )
+    if not claimed:
+        return False
+    lane = CampaignRunLane.objects.select_related("run__campaign__project", "run__campaign__segment").get(
+        run_id=run_id, number=number
+    )
+    try:
+        plan, members = _audience(lane.run)
+    except Unrunnable:  # the run's step ends the run with the reason
+        _release(lane, token)
+        return True
+    return _write_for(lane, token, plan, members, max_batches=max_batches)
+
+
+def _audience(run: CampaignRun) -> tuple[Plan, QuerySet]:
+    """The run's plan and its segment's members; raises Unrunnable."""
     campaign = run.campaign
     if campaign.segment is None:  # Pinpoint: deleting a campaign's segment makes the campaign DELETED
         if campaign.definition.get("SegmentId"):
-            _fail(run, token, "The campaign's segment was deleted.", CampaignState.DELETED)
-        else:
-            _fail(run, token, "The campaign has no segment.", CampaignState.INVALID)
-        return True
+            raise Unrunnable("The campaign's segment was deleted.", CampaignState.DELETED)
+        raise Unrunnable("The campaign has no segment.", CampaignState.INVALID)
     try:
         plan = plan_for(campaign, run.campaign_version)
         members = segment_members(
             campaign.project, campaign.segment, version=campaign.segment_version, now=run.scheduled_start
         )
     except (RunInvalid, SegmentInvalid, ScheduleInvalid) as error:
-        _fail(run, token, str(error), CampaignState.INVALID)
-        return True
-    if (plan.definition.get("Schedule") or {}).get("Frequency") == Frequency.EVENT:
-        _finish(run, token)  # an EVENT version's run: its messages were the triggers' to send
-        return True
+        raise Unrunnable(str(error), CampaignState.INVALID) from error
+    return plan, members
+
+
+def _write_for(
+    holder: CampaignRun | CampaignRunLane,
+    token: str,
+    plan: Plan,
+    members: QuerySet,
+    *,
+    max_batches: int | None,
+) -> bool:
+    """The batch loop of a run written by one step, or of a lane: batches after the holder's cursor
+    (within the lane's range) until the audience is exhausted or the time box is over."""
+    run = holder.run if isinstance(holder, CampaignRunLane) else holder
     activities = {a.treatment_id: a for a in run.activities.all()}
     ordered = members.order_by("key").values_list("key", "cohort_id")
+    if isinstance(holder, CampaignRunLane) and holder.upto:
+        ordered = ordered.filter(key__lte=holder.upto)
+    start = holder.after if isinstance(holder, CampaignRunLane) else ""
     deadline = time.monotonic() + STEP_SECONDS
     batches = 0
     while True:
-        batch = list(ordered.filter(key__gt=run.cursor)[:BATCH_SIZE]) if run.cursor else list(ordered[:BATCH_SIZE])
+        after = holder.cursor or start
+        batch = list((ordered.filter(key__gt=after) if after else ordered)[:BATCH_SIZE])
         if not batch:
-            _finish(run, token)
+            if isinstance(holder, CampaignRunLane):
+                _lane_end(holder, token)
+            else:
+                _finish(run, token)
             return True
         try:
-            _write(run, token, plan, activities, batch, members)
+            _write(holder, token, plan, activities, batch, members)
         except LeaseLost:
             return False
         batches += 1
         if time.monotonic() >= deadline or (max_batches is not None and batches >= max_batches):
-            _release(run, token)
+            _release(holder, token)
             return True
 
 
+def _split(run: CampaignRun, token: str, plan: Plan, members: QuerySet) -> list[CampaignRunLane]:
+    """The lanes of a run large enough to have some (see the module doc), made and enqueued; [] when
+    the run is written by its own step."""
+    wanted = settings.ENGAGE_CAMPAIGN_RUN_LANES
+    if wanted < 2 or plan.limit("MessagesPerSecond"):  # rate-limited send times are one writer's
+        return []
+    total = members.count()
+    count = min(wanted, total // max(1, settings.ENGAGE_CAMPAIGN_LANE_MIN_ENDPOINTS))
+    if count < 2:
+        return []
+    keys = members.order_by("key").values_list("key", flat=True)
+    # Lane n ends at the key at position total * (n + 1) / count - 1 (one OFFSET read each); the first
+    # lane starts before every key and the last has no end, so keys added since are in some lane.
+    ends = [keys[total * (n + 1) // count - 1] for n in range(count - 1)]
+    now = timezone.now()
+    lanes = [
+        CampaignRunLane(
+            run=run,
+            number=n,
+            after=ends[n - 1] if n else "",
+            upto=ends[n] if n < count - 1 else "",
+            lease_until=now + GRACE,
+        )
+        for n in range(count)
+    ]
+    from campaigns.tasks import campaign_run_lane
+
+    with transaction.atomic():
+        if not CampaignRun.objects.filter(pk=run.pk, lease_token=token, cursor="").update(lease_until=now + LEASE):
+            raise LeaseLost(run.pk)
+        CampaignRunLane.objects.bulk_create(lanes)
+        for lane in lanes:
+            enqueue_on_commit(campaign_run_lane, run.pk, lane.number)
+    return lanes
+
+
+def _coordinate(run: CampaignRun, token: str, lanes: list[CampaignRunLane]) -> None:
+    """A laned run's step: finish the run once every lane has ended; otherwise enqueue the lanes
+    whose lease ran out (a dead worker, a lost task) and come back after GRACE (the sweeper)."""
+    now = timezone.now()
+    if all(lane.ended_at is not None for lane in lanes):
+        _finish(run, token)
+        return
+    from campaigns.tasks import campaign_run_lane
+
+    lapsed = Q(ended_at__isnull=True) & (Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+    with transaction.atomic():
+        if not CampaignRun.objects.filter(pk=run.pk, lease_token=token).update(lease_token="", lease_until=now + GRACE):
+            return
+        idle = list(run.lanes.filter(lapsed).values_list("number", flat=True))
+        run.lanes.filter(lapsed, number__in=idle).update(lease_token="", lease_until=now + GRACE)
+        for number in idle:
+            enqueue_on_commit(campaign_run_lane, run.pk, number)
+
+
 def _write(
-    run: CampaignRun,
+    holder: CampaignRun | CampaignRunLane,
     token: str,
     plan: Plan,
     activities: dict[str, CampaignActivity],
@@ -184,8 +321,8 @@ def _write(
     members: QuerySet,
 ) -> None:
     """One batch: each treatment's decisions (the holdout's go to treatment "0") are made first,
-    outside any transaction (reads, the hook's calls); then one transaction moves the cursor (only
-    while `token` holds the lease) and records them all."""
+    outside any transaction (reads, the hook's calls); then one transaction moves the cursor of the
+    run or lane (only while `token` holds its lease) and records them all."""
     now = timezone.now()
     last = batch[-1][0]
     by_treatment: dict[str, list[str]] = {}
@@ -199,27 +336,49 @@ def _write(
         if treatment_id in activities
     ]
     with transaction.atomic():
-        moved = CampaignRun.objects.filter(pk=run.pk, lease_token=token, cursor=run.cursor).update(
-            cursor=last, lease_until=now + LEASE
+        moved = (
+            type(holder)
+            .objects.filter(pk=holder.pk, lease_token=token, cursor=holder.cursor)
+            .update(cursor=last, lease_until=now + LEASE)
         )
         if not moved:
-            raise LeaseLost(run.pk)
+            raise LeaseLost(holder.pk)
         for part in decided:
             if part is not None:
                 part.write()
-    run.cursor = last
+    holder.cursor = last
 
 
-def _release(run: CampaignRun, token: str) -> None:
-    """Give the lease up and enqueue the next step (the sweeper steps in if it is lost)."""
+def _release(holder: CampaignRun | CampaignRunLane, token: str) -> None:
+    """Give the run's (or lane's) lease up and enqueue its next step (the sweeper, or the run's
+    coordinating step, steps in if it is lost)."""
+    from campaigns.tasks import campaign_run, campaign_run_lane
+
+    with transaction.atomic():
+        released = (
+            type(holder)
+            .objects.filter(pk=holder.pk, lease_token=token)
+            .update(lease_token="", lease_until=timezone.now() + GRACE)
+        )
+        if not released:
+            return
+        if isinstance(holder, CampaignRunLane):
+            enqueue_on_commit(campaign_run_lane, holder.run_id, holder.number)
+        else:
+            enqueue_on_commit(campaign_run, holder.pk)
+
+
+def _lane_end(lane: CampaignRunLane, token: str) -> None:
+    """The lane's last batch is committed: end it and enqueue the run's step, which finishes the run
+    after its last lane."""
     from campaigns.tasks import campaign_run
 
     with transaction.atomic():
-        released = CampaignRun.objects.filter(pk=run.pk, lease_token=token).update(
-            lease_token="", lease_until=timezone.now() + GRACE
+        ended = CampaignRunLane.objects.filter(pk=lane.pk, lease_token=token).update(
+            ended_at=timezone.now(), lease_token="", lease_until=None
         )
-        if released:
-            enqueue_on_commit(campaign_run, run.pk)
+        if ended:
+            enqueue_on_commit(campaign_run, lane.run_id)
 
 
 def _finish(run: CampaignRun, token: str) -> None:

@@ -39,6 +39,20 @@ while engine.campaign_run_step(sys.argv[1]):
 """
 
 
+def worker_env(**overrides: str) -> dict[str, str]:
+    """A worker process's environment: this test database, mail to the sink, tasks run inline."""
+    db = connection.settings_dict
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "ENGAGE_QUEUE_SYNC": "1",  # the worker sends each batch's messages itself, after its commit
+        "EMAIL_HOST": settings.EMAIL_HOST,
+        "EMAIL_PORT": str(settings.EMAIL_PORT),
+        **overrides,
+    }
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_run_whose_worker_is_killed_resumes_and_reaches_each_recipient_once(project, email_channel, smtp_sink):
     if connection.vendor != "postgresql":
@@ -49,16 +63,7 @@ def test_a_run_whose_worker_is_killed_resumes_and_reaches_each_recipient_once(pr
     CampaignActivity.objects.create(run=run, campaign=campaign, treatment_id="0", scheduled_start=run.scheduled_start)
     campaign.next_run_at = None
     campaign.save()
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "ENGAGE_QUEUE_SYNC": "1",  # the worker sends each batch's messages itself, after its commit
-        "EMAIL_HOST": settings.EMAIL_HOST,
-        "EMAIL_PORT": str(settings.EMAIL_PORT),
-    }
-    worker = subprocess.Popen([sys.executable, "-c", WORKER, run.pk], env=env, cwd=settings.BASE_DIR)
+    worker = subprocess.Popen([sys.executable, "-c", WORKER, run.pk], env=worker_env(), cwd=settings.BASE_DIR)
     try:
         deadline = time.monotonic() + 120
         while Delivery.objects.filter(status=DeliveryStatus.SENT).count() < RECIPIENTS // 4:
