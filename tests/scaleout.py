@@ -98,10 +98,12 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _rss_kb(pid: int) -> int:
+def _pss_kb(pid: int) -> int:
+    """A process's proportional set size: its resident memory with pages shared by the cluster's
+    forked processes counted once across them (summing VmRSS would count them per process)."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS"):
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
                 return int(line.split()[1])
     except OSError:
         pass
@@ -150,10 +152,10 @@ class Host:
             return handle.read().count(b"\n")
 
     def sample_rss(self) -> int:
-        """The resident memory of this host's cluster now (every process of it); keeps the peak."""
+        """The memory of this host's cluster now (the PSS of every process of it); keeps the peak."""
         if self.cluster is None or self.cluster.poll() is not None:
             return 0
-        total = sum(_rss_kb(pid) for pid in _session_members(self.cluster.pid))
+        total = sum(_pss_kb(pid) for pid in _session_members(self.cluster.pid))
         self.peak_rss_kb = max(self.peak_rss_kb, total)
         return total
 
