@@ -192,16 +192,15 @@ class Hosts:
 
     def describe(self) -> str:
         if self.isolated:
-            return f"{self.count} hosts, each a network namespace ({', '.join(h.netns for h in self.hosts)})"
-        return (
-            f"{self.count} hosts as process groups on this machine's loopback "
-            f"(network namespaces unavailable: {self.why_not_netns})"
-        )
+            return f"each host a network namespace of its own ({', '.join(h.netns for h in self.hosts)})"
+        why = self.why_not_netns
+        return f"hosts as process groups on this machine's loopback (network namespaces unavailable: {why})"
 
     def __enter__(self) -> "Hosts":
         self.workdir.mkdir(parents=True, exist_ok=True)
         try:
             self._start()
+            self._wait_ready()
         except BaseException:
             self.close()
             raise
@@ -251,6 +250,18 @@ class Hosts:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+
+    def _wait_ready(self) -> None:
+        """Until every cluster has forked its processes: the qcluster command, its sentinel, the
+        pusher, the monitor and the workers (Django is set up before they fork)."""
+        expected = 4 + self.workers_per_host
+        for host in self.hosts:
+
+            def forked(host: Host = host) -> bool:
+                self.check_alive()
+                return len(_session_members(host.cluster.pid)) >= expected
+
+            _wait_for(forked, f"host {host.index}'s cluster to start", timeout=120)
 
     def _cluster_env(self, host: Host) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE", "DATABASE_REPLICA_URL"}}

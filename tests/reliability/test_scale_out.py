@@ -61,7 +61,7 @@ def test_two_hosts_sharing_postgresql_and_redis_send_each_recipient_exactly_one_
         hosts.stop_clusters()
         received = hosts.received()
 
-    print(f"\n{hosts.describe()}: messages per host {[len(r) for r in received]}")
+    print(f"\n{HOSTS} hosts, {hosts.describe()}: messages per host {[len(r) for r in received]}")
     everything = [pair for per_host in received for pair in per_host]
     assert all(received), "a host sent nothing"  # both hosts did part of the work
     assert len(everything) == RECIPIENTS  # no message twice, across hosts too...
