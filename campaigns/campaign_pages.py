@@ -202,7 +202,9 @@ def campaign_detail(request: HttpRequest, campaign_id: str) -> HttpResponse:
     project = request.project
     campaign = _campaign(project, campaign_id)
     definition = campaign.definition
-    runs = run_rows(campaign, campaign.runs.order_by("-scheduled_start").prefetch_related("activities")[:RUNS_SHOWN])
+    runs = run_rows(
+        campaign, campaign.runs.order_by("-scheduled_start").prefetch_related("activities", "lanes")[:RUNS_SHOWN]
+    )
     results = treatment_results(campaign)
     test = ab_test(results, request.GET.get("rate", "open"))
     series = daily_series(campaign)
@@ -313,7 +315,7 @@ def campaign_treatments_csv(request: HttpRequest, campaign_id: str) -> HttpRespo
 def campaign_runs_csv(request: HttpRequest, campaign_id: str) -> HttpResponse:
     """Every run's activities (one per treatment) with their message figures, newest first."""
     campaign = _campaign(request.project, campaign_id)
-    runs = run_rows(campaign, campaign.runs.order_by("-scheduled_start").prefetch_related("activities"))
+    runs = run_rows(campaign, campaign.runs.order_by("-scheduled_start").prefetch_related("activities", "lanes"))
     header = [
         "scheduled_start",
         "run_state",

@@ -157,10 +157,14 @@ def ab_test(results: list[TreatmentResult], rate: str = "open") -> ABTest:
 
 def run_rows(campaign: Campaign, runs: Iterable[CampaignRun]) -> list[CampaignRun]:
     """The runs with `activity_rows` (their activities, treatment order), each with `letter` and its
-    message `figures` from the rollup (one query for all)."""
+    message `figures` from the rollup (one query for all), and `lane_count` / `lanes_ended` for a
+    large run written in lanes (prefetch "lanes" with "activities")."""
     runs = list(runs)
     for run in runs:
         run.activity_rows = sorted(run.activities.all(), key=lambda a: (len(a.treatment_id), a.treatment_id))
+        lanes = run.lanes.all()
+        run.lane_count = len(lanes)
+        run.lanes_ended = sum(1 for lane in lanes if lane.ended_at is not None)
     shown = [activity.id for run in runs for activity in run.activity_rows]
     found = (
         figures_by(campaign.project_id, "campaign_activity_id", campaign_id=campaign.pk, campaign_activity_id=shown)

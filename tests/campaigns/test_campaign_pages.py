@@ -23,6 +23,7 @@ from campaigns.models import (
     Campaign,
     CampaignActivity,
     CampaignRun,
+    CampaignRunLane,
     CampaignState,
     Delivery,
     DeliveryStatus,
@@ -429,7 +430,7 @@ def test_the_detail_page_takes_a_fixed_number_of_queries(signed_in, ab_campaign,
                 run=run, campaign=campaign, treatment_id=treatment_id, state="COMPLETED", scheduled_start=RUN_AT
             )
 
-    with django_assert_max_num_queries(16):
+    with django_assert_max_num_queries(17):  # the runs' activities and lanes: one prefetch each
         response = signed_in.get(reverse("campaigns:campaign", args=[campaign.pk]))
 
     assert response.status_code == 200
@@ -465,6 +466,21 @@ def test_the_detail_page_lists_runs_with_activities_and_metrics(signed_in, proje
     assert "<code>QUIET_TIME</code> 23" in html
     assert "COMPLETED (SUCCESS)" in html
     assert "Nothing sent yet" in html
+
+
+def test_a_run_written_in_lanes_shows_how_many_parts_are_done(signed_in, project):
+    campaign = make_campaign(project)
+    run = CampaignRun.objects.create(campaign=campaign, campaign_version=1, scheduled_start=at(10), state="EXECUTING")
+    CampaignActivity.objects.create(run=run, campaign=campaign, treatment_id="0", scheduled_start=at(10))
+    CampaignRunLane.objects.create(run=run, number=0, upto="m", ended_at=at(10, 5))
+    CampaignRunLane.objects.create(run=run, number=1, after="m")
+    single = CampaignRun.objects.create(campaign=campaign, campaign_version=1, scheduled_start=at(9), state="COMPLETED")
+    CampaignActivity.objects.create(run=single, campaign=campaign, treatment_id="0", scheduled_start=at(9))
+
+    html = signed_in.get(reverse("campaigns:campaign", args=[campaign.pk])).content.decode()
+
+    assert html.count("written in") == 1
+    assert "written in 2 parts, 1 done" in html
 
 
 # --- calendar ------------------------------------------------------------------------------------
