@@ -14,17 +14,18 @@ personalised in subject, text and HTML); the hosts are started and idle before t
   compiled SQL read through a server-side cursor, then `INSERT … SELECT` of the N outbox rows, in
   one process with no Python per row (+events: also the 2 N events ours stores).
 - ours: the clock starts at `campaigns_start_due()` (the scheduler tick, enqueued to the hosts'
-  Redis); the hosts' workers run the run steps (the one run writer: keyset batches of 1,000 →
-  outbox rows, `_campaign.send` events, send tasks of 200 ids) and the outbox batches (claim, send
+  Redis); the hosts' workers run the run's step, which splits a large run into lanes (up to
+  ENGAGE_CAMPAIGN_RUN_LANES key ranges, each its own task: keyset batches of 1,000 → outbox rows,
+  `_campaign.send` events, send tasks of 200 ids), the lanes, and the outbox batches (claim, send
   over SMTP to the host's own sink, record SENT, `_email.send` events). It stops when the run is
   COMPLETED and no row is QUEUED or SENDING (polled every second).
 
 Reported per host count: seconds tick → last SENT, messages per second and the speed-up over one
-host; "run done" (the run COMPLETED: every outbox row written) and the writer's rate (rows / run
-done); exactly once (messages at the sinks, distinct Message-IDs, distinct recipients: all equal to N,
-every row SENT); the share of messages each host sent; peak memory per host (the PSS of a host's
-cluster processes summed — shared pages counted once — sampled every second, largest host); the
-1-minute load average during ours, mean / max.
+host; the run's lanes (its writers); "run done" (the run COMPLETED: every outbox row written) and
+the writers' rate (rows / run done); exactly once (messages at the sinks, distinct Message-IDs,
+distinct recipients: all equal to N, every row SENT); the share of messages each host sent; peak
+memory per host (the PSS of a host's cluster processes summed — shared pages counted once —
+sampled every second, largest host); the 1-minute load average during ours, mean / max.
 """
 
 import json
@@ -86,7 +87,7 @@ def child(total: int) -> None:
     with Hosts(count, database=connection.settings_dict, workdir=workdir) as hosts:
         point_broker_at(hosts.redis_url)
         time.sleep(1)  # the clusters are up (Hosts waits for their workers) and idle before the clock starts
-        progress = ("", -1, time.monotonic())  # run cursor, rows waiting, since when
+        progress = ((), -1, time.monotonic())  # the run's and its lanes' cursors, rows waiting, since when
         started = time.perf_counter()
         (run_id,) = campaigns_start_due()
         while True:
@@ -96,10 +97,11 @@ def child(total: int) -> None:
             hosts.sample_rss()
             run = CampaignRun.objects.get(pk=run_id)
             pending = Delivery.objects.filter(status__in=[DeliveryStatus.QUEUED, DeliveryStatus.SENDING]).count()
-            if (run.cursor, pending) != progress[:2]:
-                progress = (run.cursor, pending, time.monotonic())
+            cursors = (run.cursor, *run.lanes.order_by("number").values_list("cursor", flat=True))
+            if (cursors, pending) != progress[:2]:
+                progress = (cursors, pending, time.monotonic())
             elif time.monotonic() - progress[2] > STALL:
-                raise SystemExit(f"no progress for {STALL} s (run at {run.cursor}, {pending} rows waiting)")
+                raise SystemExit(f"no progress for {STALL} s (cursors {cursors}, {pending} rows waiting)")
             if run.state != RunState.COMPLETED:
                 continue
             run_done = run_done or time.perf_counter() - started
@@ -127,6 +129,7 @@ def child(total: int) -> None:
                 "raw": raw_result,
                 "ours": elapsed,
                 "run_done": run_done,
+                "lanes": run.lanes.count(),
                 "messages": len(messages),
                 "distinct_ids": len({message_id for _rcpt, message_id in messages}),
                 "distinct_recipients": len({rcpt for rcpt, _message_id in messages}),
@@ -149,7 +152,7 @@ def measure(total: int, count: int, with_raw: bool) -> dict:
 def main(total: int, counts: list[int]) -> None:
     preamble()
     results = []
-    header = ("hosts", "run done", "writer/s", "ours", "msg/s", "speed-up", "ours/raw", "once", "per host")
+    header = ("hosts", "lanes", "run done", "written/s", "ours", "msg/s", "speed-up", "ours/raw", "once", "per host")
     header += ("peak RSS", "load")
     for index, count in enumerate(counts):
         r = measure(total, count, with_raw=index == 0)
@@ -166,6 +169,7 @@ def main(total: int, counts: list[int]) -> None:
         once = r["messages"] == r["distinct_ids"] == r["distinct_recipients"] == r["sent_rows"] == total
         cells = (
             f"{count}",
+            f"{r['lanes'] or 1}",
             f"{r['run_done']:.1f} s",
             f"{total / r['run_done']:,.0f}",
             f"{r['ours']:.1f} s",
@@ -179,7 +183,8 @@ def main(total: int, counts: list[int]) -> None:
         )
         print("  ".join(f"{c:>11}" for c in cells), flush=True)
     print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
-    print("run done: the run COMPLETED (every outbox row written); writer/s: rows / run done; ours: the last row SENT")
+    print("lanes: the run's writers (campaigns.runs.engine: key ranges, each its own task; 1: the run's step)")
+    print("run done: the run COMPLETED (every outbox row written); written/s: rows / run done; ours: the last row SENT")
     print("once: messages at the sinks = distinct Message-IDs = distinct recipients = SENT rows = endpoints")
     print("peak RSS: a host's cluster (sentinel, pusher, monitor, worker), PSS summed, largest host")
     print("load: the 1-minute load average during ours, mean/max")

@@ -1,8 +1,9 @@
 """Scale-out on one machine: two worker hosts (tests.scaleout — each a network namespace with its own
 django-q2 cluster and its own local SMTP sink, where the machine allows it; otherwise separate
 process groups) share one PostgreSQL and one Redis, and send a campaign started by the scheduler
-tick. Every recipient gets exactly one message and both hosts do part of the work. PostgreSQL only:
-the hosts are other processes sharing the test database (SQLite's test database is in memory)."""
+tick; the run is split into lanes, written by whichever hosts take them. Every recipient gets
+exactly one message and both hosts do part of the work. PostgreSQL only: the hosts are other
+processes sharing the test database (SQLite's test database is in memory)."""
 
 from collections import Counter
 
@@ -30,6 +31,7 @@ pytestmark = [
 
 RECIPIENTS = 3_000
 HOSTS = 2
+LANES = {"ENGAGE_CAMPAIGN_LANE_MIN_ENDPOINTS": "1000"}  # the hosts split this run into 3 lanes (writers)
 
 
 def unfinished() -> int:
@@ -45,7 +47,7 @@ def test_two_hosts_sharing_postgresql_and_redis_send_each_recipient_exactly_one_
     endpoints(project, RECIPIENTS)
     campaign = make_campaign(project, segment_create(project, name="pro", dimensions=PRO), now=timezone.now())
 
-    with Hosts(HOSTS, database=connection.settings_dict, workdir=tmp_path) as hosts:
+    with Hosts(HOSTS, database=connection.settings_dict, workdir=tmp_path, env=LANES) as hosts:
         monkeypatch.setattr("django_q.conf.Conf.ORM", None)  # restored after the test (point_broker_at sets it)
         monkeypatch.setattr("django_q.conf.Conf.REDIS", None)
         monkeypatch.setattr("django_q.conf.Conf.SYNC", True)
@@ -71,3 +73,4 @@ def test_two_hosts_sharing_postgresql_and_redis_send_each_recipient_exactly_one_
     assert Counter(Delivery.objects.values_list("status", flat=True)) == {DeliveryStatus.SENT: RECIPIENTS}
     assert CampaignActivity.objects.get(run_id=run_id).successful_endpoint_count == RECIPIENTS
     assert campaign.runs.count() == 1
+    assert CampaignRun.objects.get(pk=run_id).lanes.filter(ended_at__isnull=False).count() == 3
