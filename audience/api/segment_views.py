@@ -11,7 +11,7 @@ from audience.models import Segment, SegmentType, SegmentVersion
 from audience.segments import segment_create, segment_delete, segment_update
 from engage.api.errors import BadRequest, NotFound
 from engage.api.formats import iso8601
-from engage.api.paging import paginate
+from engage.api.paging import page, paginate
 from projects.api.mixins import ProjectScopedMixin
 from projects.api.serializers import TagMapField
 
@@ -77,7 +77,7 @@ class SegmentsView(ProjectScopedMixin, APIView):
             token=request.query_params.get("token"),
             order=("creation_date", "id"),
         )
-        return Response({"Item": [segment_response(s) for s in items], "NextToken": token})
+        return Response(page([segment_response(s) for s in items], token))
 
     def post(self, request: Request, application_id: str) -> Response:
         data = _payload(request)
@@ -128,14 +128,14 @@ class SegmentVersionsView(ProjectScopedMixin, APIView):
     def get(self, request: Request, application_id: str, segment_id: str) -> Response:
         segment = _segment(self.project, segment_id)
         if segment.segment_type == SegmentType.IMPORT:
-            return Response({"Item": [segment_response(segment)], "NextToken": None})
+            return Response(page([segment_response(segment)], None))
         items, token = paginate(
             SegmentVersion.objects.filter(segment=segment),
             page_size=request.query_params.get("page-size"),
             token=request.query_params.get("token"),
             order=("version",),
         )
-        return Response({"Item": [segment_response(segment, v) for v in items], "NextToken": token})
+        return Response(page([segment_response(segment, v) for v in items], token))
 
 
 class SegmentVersionView(ProjectScopedMixin, APIView):

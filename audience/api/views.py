@@ -25,7 +25,7 @@ from audience.validation import (
     parse_event,
 )
 from engage.api.errors import BadRequest, NotFound, PayloadTooLarge
-from engage.api.paging import paginate
+from engage.api.paging import page, paginate
 from projects.api.mixins import ProjectScopedMixin
 
 MAX_BATCH_ITEMS = 100
@@ -223,7 +223,7 @@ class ImportJobsView(ProjectScopedMixin, APIView):
 
     def get(self, request: Request, application_id: str) -> Response:
         items, next_token = _page(request, ImportJob.objects.for_project(self.project))
-        return Response({"Item": [import_job_response(job) for job in items], "NextToken": next_token})
+        return Response(page([import_job_response(job) for job in items], next_token))
 
 
 class ImportJobView(ProjectScopedMixin, APIView):
@@ -242,7 +242,7 @@ class SegmentImportJobsView(ProjectScopedMixin, APIView):
     def get(self, request: Request, application_id: str, segment_id: str) -> Response:
         segment = _segment(self.project, segment_id)
         items, next_token = _page(request, ImportJob.objects.for_project(self.project).filter(segment=segment))
-        return Response({"Item": [import_job_response(job) for job in items], "NextToken": next_token})
+        return Response(page([import_job_response(job) for job in items], next_token))
 
 
 class ExportJobsView(ProjectScopedMixin, APIView):
@@ -267,7 +267,7 @@ class ExportJobsView(ProjectScopedMixin, APIView):
 
     def get(self, request: Request, application_id: str) -> Response:
         items, next_token = _page(request, ExportJob.objects.for_project(self.project))
-        return Response({"Item": [export_job_response(job) for job in items], "NextToken": next_token})
+        return Response(page([export_job_response(job) for job in items], next_token))
 
 
 class ExportJobView(ProjectScopedMixin, APIView):
@@ -286,4 +286,4 @@ class SegmentExportJobsView(ProjectScopedMixin, APIView):
     def get(self, request: Request, application_id: str, segment_id: str) -> Response:
         segment = _segment(self.project, segment_id)
         items, next_token = _page(request, ExportJob.objects.for_project(self.project).filter(segment=segment))
-        return Response({"Item": [export_job_response(job) for job in items], "NextToken": next_token})
+        return Response(page([export_job_response(job) for job in items], next_token))

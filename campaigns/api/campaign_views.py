@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from campaigns import campaigns as service
 from campaigns.models import Campaign, CampaignActivity, CampaignVersion
 from engage.api.errors import BadRequest, NotFound
-from engage.api.paging import page_size_from, paginate
+from engage.api.paging import page, page_size_from, paginate
 from projects.api.mixins import ProjectScopedMixin
 from projects.models import Project
 
@@ -53,7 +53,7 @@ class CampaignsView(ProjectScopedMixin, APIView):
             token=request.query_params.get("token"),
             order=("creation_date", "id"),
         )
-        return Response({"Item": [service.campaign_response(c) for c in items], "NextToken": token})
+        return Response(page([service.campaign_response(c) for c in items], token))
 
     def post(self, request: Request, application_id: str) -> Response:
         with pinpoint_errors():
@@ -88,7 +88,7 @@ class CampaignVersionsView(ProjectScopedMixin, APIView):
             token=request.query_params.get("token"),
             order=("version",),
         )
-        return Response({"Item": [service.campaign_response(campaign, version=v) for v in items], "NextToken": token})
+        return Response(page([service.campaign_response(campaign, version=v) for v in items], token))
 
 
 class CampaignVersionView(ProjectScopedMixin, APIView):
@@ -133,4 +133,4 @@ class CampaignActivitiesView(ProjectScopedMixin, APIView):
         for row in rows:
             row.campaign = campaign
         next_token = _activity_token(rows[size - 1]) if len(rows) > size else None
-        return Response({"Item": [service.activity_response(a) for a in rows[:size]], "NextToken": next_token})
+        return Response(page([service.activity_response(a) for a in rows[:size]], next_token))

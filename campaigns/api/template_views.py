@@ -18,7 +18,7 @@ from campaigns import templates as service
 from campaigns.models import MessageTemplate, TemplateType, TemplateVersion
 from engage.api.errors import BadRequest, NotFound, request_id_of
 from engage.api.formats import iso8601
-from engage.api.paging import page_size_from, paginate
+from engage.api.paging import page, page_size_from, paginate
 
 
 @contextmanager
@@ -159,7 +159,7 @@ class TemplatesView(TemplatesAccessMixin, APIView):
             token=request.query_params.get("next-token"),
             order=("name", "template_type"),
         )
-        return Response({"Item": [template_list_item(t) for t in items], "NextToken": token})
+        return Response(page([template_list_item(t) for t in items], token))
 
 
 class TemplateVersionsView(TemplatesAccessMixin, APIView):
@@ -178,8 +178,7 @@ class TemplateVersionsView(TemplatesAccessMixin, APIView):
         token = str(rows[size - 1].version) if len(rows) > size else None
         return Response(
             {
-                "Item": [template_version_response(r) for r in rows[:size]],
-                "NextToken": token,
+                **page([template_version_response(r) for r in rows[:size]], token),
                 **_message(request, "Versions"),
             }
         )

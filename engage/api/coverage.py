@@ -53,4 +53,26 @@ def markdown() -> str:
     for row in sorted(rows, key=lambda r: r.operation.name):
         op = row.operation
         lines.append(f"| {op.name} | {op.method} | `{op.uri}` | {'yes' if row.implemented else 'not yet'} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + OPENAPI_SECTION
+
+
+OPENAPI_SECTION = """
+## OpenAPI document
+
+`GET /v1/openapi.json` (unsigned, read-only) answers an OpenAPI 3.0 document of every operation
+above, generated from the same botocore model (`engage/api/openapi.py`): path and query
+parameters from the members' locations, the JSON body from the payload member, the success
+response from the output shape and every error the model declares, in Pinpoint's
+`{"Message", "RequestID"}` shape with the exception name in `x-amzn-ErrorType`. Each operation
+carries `x-engage-served`; those not built answer only 405 `MethodNotAllowedException`.
+Requests are signed with AWS Signature Version 4 (service `mobiletargeting`), which OpenAPI
+cannot express: the `sigv4` scheme names the `Authorization` header only.
+
+    curl -s http://localhost:8000/v1/openapi.json > openapi.json
+    DEBUG=1 python manage.py pinpoint_openapi --server https://engage.example.com -o openapi.json
+
+`tests/schema/test_api_schema.py` runs schemathesis against a live server with this document:
+generated requests, valid and invalid, each signed with a real access key just before it is
+sent; no answer may be a server error, and every answer of a served operation must match the
+model (status, content type, headers, body).
+"""

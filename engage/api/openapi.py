@@ -16,6 +16,7 @@ import gzip
 import html
 import json
 import re
+from collections import Counter
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -60,8 +61,8 @@ class _Builder:
         self.errors: dict[str, dict[str, Any]] = {}
         # TagResource and UntagResource declare no errors, yet answer the service's errors like
         # every other operation (authentication, throttling, validation): the most common list.
-        lists = [tuple(e["shape"] for e in op.get("errors", [])) for op in model["operations"].values()]
-        common = max(set(lists), key=lists.count)
+        lists = Counter(tuple(e["shape"] for e in op.get("errors", [])) for op in model["operations"].values())
+        common = lists.most_common(1)[0][0]
         self.service_errors = [{"shape": name} for name in common]
 
     def schema(self, name: str) -> dict[str, Any]:

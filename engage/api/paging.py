@@ -72,3 +72,9 @@ def paginate(
         return items, None
     items = items[:size]
     return items, _encode([_value(items[-1], field) for field in order])
+
+
+def page(items: list, next_token: str | None) -> dict:
+    """A list answer's body: `Item`, and `NextToken` only when a next page exists. Pinpoint leaves
+    the member out on the last page; a JSON null is not a string to the model (and to some SDKs)."""
+    return {"Item": items, "NextToken": next_token} if next_token else {"Item": items}

@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from engage.api.errors import BadRequest, Conflict, NotFound
 from engage.api.formats import iso8601
-from engage.api.paging import paginate
+from engage.api.paging import page, paginate
 from journeys import journeys as service
 from journeys.definition import describe
 from journeys.engine import journey_activity_metrics, journey_execution_metrics
@@ -55,7 +55,7 @@ class JourneysView(ProjectScopedMixin, APIView):
             token=request.query_params.get("token"),
             order=("creation_date", "id"),
         )
-        return Response({"Item": [service.journey_response(j) for j in items], "NextToken": token})
+        return Response(page([service.journey_response(j) for j in items], token))
 
     def post(self, request: Request, application_id: str) -> Response:
         with pinpoint_errors():
@@ -111,7 +111,7 @@ class JourneyRunsView(ProjectScopedMixin, APIView):
             }
             for run in items
         ]
-        return Response({"Item": runs, "NextToken": token})
+        return Response(page(runs, token))
 
 
 def _run_of(journey: Journey, run_id: str) -> JourneyRun:

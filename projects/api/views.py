@@ -6,7 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from engage.api.errors import BadRequest
-from engage.api.paging import paginate
+from engage.api.paging import page, paginate
 from projects.api.mixins import ProjectScopedMixin
 from projects.api.serializers import (
     CreateApplicationRequest,
@@ -36,7 +36,7 @@ class AppsView(APIView):
             token=request.query_params.get("token"),
             order=("creation_date", "id"),
         )
-        return Response({"Item": [application_response(p) for p in items], "NextToken": next_token})
+        return Response(page([application_response(p) for p in items], next_token))
 
     def post(self, request: Request) -> Response:
         payload = CreateApplicationRequest(data=request.data)

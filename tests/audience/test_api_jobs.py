@@ -6,7 +6,9 @@ import json
 import pytest
 
 from audience.models import ImportJob, Segment, SegmentType
+from audience.segments import segment_create
 from projects.models import Role
+from tests.conftest import send_signed
 from tests.factories import MembershipFactory, ProjectFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -193,3 +195,17 @@ def test_export_errors_are_pinpoint_errors(pinpoint, project, s3):
         pinpoint.get_export_job(ApplicationId=project.id, JobId="0" * 32)
     with pytest.raises(pinpoint.exceptions.NotFoundException):
         pinpoint.get_segment_import_jobs(ApplicationId=project.id, SegmentId="0" * 32)
+
+
+@pytest.mark.parametrize(
+    "path", ["jobs/import", "jobs/export", "segments/{segment}/jobs/import", "segments/{segment}/jobs/export"]
+)
+def test_the_last_page_of_jobs_leaves_next_token_out_of_the_json(path, live_server, project, access_key):
+    segment = segment_create(project, name="Pro", dimensions={"Demographic": {"Platform": {"Values": ["ios"]}}})
+    key_id, secret = access_key
+    url = f"/v1/apps/{project.id}/{path.format(segment=segment.id)}"
+
+    answer = send_signed(live_server, "GET", url, key_id=key_id, secret=secret)
+
+    assert answer.status == 200
+    assert "NextToken" not in answer.json()  # Pinpoint leaves it out; null is no string to the model

@@ -20,6 +20,7 @@ from campaigns.models import (
 from campaigns.templates import template_create
 from projects.models import Role
 from tests.campaigns.provider_server import ProviderServer
+from tests.conftest import make_client, send_signed
 from tests.factories import MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -570,3 +571,17 @@ def test_at_most_200_active_campaigns_per_project(pinpoint, project, segment):
     assert "at most 200 active campaigns" in refused.value.response["Error"]["Message"]
     paused = create(pinpoint, project, segment, IsPaused=True)["CampaignResponse"]
     assert paused["State"]["CampaignStatus"] == "PAUSED"
+
+
+@pytest.mark.parametrize("path", ["campaigns", "campaigns/{campaign}/versions", "campaigns/{campaign}/activities"])
+def test_the_last_page_of_campaigns_leaves_next_token_out_of_the_json(path, live_server, project, access_key, segment):
+    key_id, secret = access_key
+    campaign = make_client(live_server, key_id, secret).create_campaign(
+        ApplicationId=project.id, WriteCampaignRequest=request_for(segment)
+    )["CampaignResponse"]
+    url = f"/v1/apps/{project.id}/{path.format(campaign=campaign['Id'])}"
+
+    answer = send_signed(live_server, "GET", url, key_id=key_id, secret=secret)
+
+    assert answer.status == 200
+    assert "NextToken" not in answer.json()  # Pinpoint leaves it out; null is no string to the model

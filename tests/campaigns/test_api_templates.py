@@ -5,6 +5,7 @@ import pytest
 from campaigns.models import MessageTemplate, TemplateVersion
 from campaigns.templates import template_create, template_delete, template_update
 from projects.models import Role
+from tests.conftest import send_signed
 from tests.factories import MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -493,3 +494,14 @@ def test_an_update_that_does_not_parse_keeps_the_version(pinpoint, project):
         pinpoint.update_sms_template(TemplateName="otp", SMSTemplateRequest={"Body": "{{/each}}"})
 
     assert TemplateVersion.objects.get().content == {"Body": "ok"}
+
+
+@pytest.mark.parametrize("path", ["/v1/templates", "/v1/templates/welcome/EMAIL/versions"])
+def test_the_last_page_of_templates_leaves_next_token_out_of_the_json(path, live_server, project, access_key):
+    template_create("EMAIL", "welcome", {"Subject": "Hi", "HtmlPart": "<p>Hi</p>"})
+    key_id, secret = access_key
+
+    answer = send_signed(live_server, "GET", path, key_id=key_id, secret=secret)
+
+    assert answer.status == 200
+    assert "NextToken" not in answer.json()  # Pinpoint leaves it out; null is no string to the model

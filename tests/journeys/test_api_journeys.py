@@ -12,6 +12,7 @@ from campaigns.templates import template_create
 from journeys.journeys import journey_create, journey_set_state
 from journeys.models import Journey, JourneyRun
 from projects.models import Role
+from tests.conftest import make_client, send_signed
 from tests.factories import MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -510,3 +511,17 @@ def test_tags_on_the_journey_arn(pinpoint, project, segment, templates, settings
     }
     with pytest.raises(pinpoint.exceptions.NotFoundException):
         pinpoint.list_tags_for_resource(ResourceArn=arn.replace(journey["Id"], "0" * 32))
+
+
+@pytest.mark.parametrize("path", ["journeys", "journeys/{journey}/runs"])
+def test_the_last_page_of_journeys_leaves_next_token_out_of_the_json(
+    path, live_server, project, access_key, segment, templates
+):
+    key_id, secret = access_key
+    journey = create(make_client(live_server, key_id, secret), project, segment)
+    url = f"/v1/apps/{project.id}/{path.format(journey=journey['Id'])}"
+
+    answer = send_signed(live_server, "GET", url, key_id=key_id, secret=secret)
+
+    assert answer.status == 200
+    assert "NextToken" not in answer.json()  # Pinpoint leaves it out; null is no string to the model

@@ -3,6 +3,7 @@ import re
 import pytest
 
 from projects.models import ApplicationSettings, Membership, Project, Role
+from tests.conftest import send_signed
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -136,3 +137,12 @@ def test_superuser_sees_every_project(pinpoint_for):
     apps = pinpoint_for(admin).get_apps()["ApplicationsResponse"]["Item"]
 
     assert [a["Id"] for a in apps] == [project.id]
+
+
+def test_the_last_page_of_apps_leaves_next_token_out_of_the_json(live_server, project, access_key):
+    key_id, secret = access_key
+
+    answer = send_signed(live_server, "GET", "/v1/apps", key_id=key_id, secret=secret)
+
+    assert answer.status == 200
+    assert "NextToken" not in answer.json()  # Pinpoint leaves it out; null is no string to the model
