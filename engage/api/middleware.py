@@ -37,6 +37,16 @@ def is_api_request(request: HttpRequest) -> bool:
     return request.path_info.startswith(API_PREFIX)
 
 
+def _nul_in(request: HttpRequest) -> str | None:
+    """Where a NUL (%00) is in the path or query: no Pinpoint id or parameter holds one, and
+    PostgreSQL refuses it in any text it is asked to compare (a 500 if it got that far)."""
+    if "\x00" in request.path_info:
+        return "path"
+    if any("\x00" in name or any("\x00" in value for value in values) for name, values in request.GET.lists()):
+        return "query string"
+    return None
+
+
 class PinpointRequestMiddleware:
     """Gives each /v1/ request a RequestID and turns any non-Pinpoint error into Pinpoint's shape.
 
@@ -51,7 +61,11 @@ class PinpointRequestMiddleware:
         if not is_api_request(request):
             return self.get_response(request)
         request.pinpoint_request_id = str(uuid.uuid4())
-        response = self.get_response(request)
+        where = _nul_in(request)
+        if where:
+            response = error_response(BadRequest(f"The request {where} contains a NUL character."), request)
+        else:
+            response = self.get_response(request)
         if response.status_code >= 400 and "x-amzn-ErrorType" not in response:
             error_class = _BY_STATUS.get(response.status_code, InternalServerError)
             response = error_response(error_class(), request)

@@ -1,7 +1,11 @@
 import json
+import re
 
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import BaseParser
+
+# A JSON \u0000 escape: the backslash before it is not itself escaped (an even run before it).
+_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 
 class PinpointJSONParser(BaseParser):
@@ -13,6 +17,9 @@ class PinpointJSONParser(BaseParser):
         raw = stream.read() if stream is not None else b""
         if not raw.strip():
             return {}
+        if _NUL_ESCAPE.search(raw):
+            # PostgreSQL stores no NUL in text or jsonb: refused here, not as a 500 at the write.
+            raise ParseError("The request body contains a NUL character (\\u0000), which no Pinpoint string holds.")
         try:
             return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
         except (UnicodeDecodeError, ValueError) as exc:

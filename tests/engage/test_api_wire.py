@@ -195,3 +195,41 @@ def test_browser_session_writes_need_the_csrf_token(user):
     assert response.headers["x-amzn-ErrorType"] == "ForbiddenException"
     assert "CSRF" in response.json()["Message"]
     assert Project.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("path", "where"),
+    [
+        ("/v1/apps/%00", "path"),
+        ("/v1/apps/{app}/endpoints/a%00b", "path"),
+        ("/v1/templates/a%00b/email", "path"),
+        ("/v1/apps/{app}/segments?page-size=%00", "query string"),
+    ],
+)
+def test_a_nul_in_the_path_or_query_is_a_bad_request(live_server, access_key, project, path, where):
+    # PostgreSQL refuses NUL in any text it compares: these were 500s there (found by tests/schema).
+    answer = send_signed(live_server, "GET", path.format(app=project.id), key_id=access_key[0], secret=access_key[1])
+
+    assert answer.status == 400
+    assert answer.headers["x-amzn-errortype"] == "BadRequestException"
+    assert answer.json()["Message"] == f"The request {where} contains a NUL character."
+
+
+def test_a_nul_in_a_json_string_is_a_bad_request_and_stores_nothing(live_server, access_key, project):
+    body = json.dumps({"Name": "a\x00b", "Dimensions": {}}).encode()
+
+    answer = send_signed(
+        live_server, "POST", f"/v1/apps/{project.id}/segments", key_id=access_key[0], secret=access_key[1], body=body
+    )
+
+    assert answer.status == 400
+    assert "NUL character" in answer.json()["Message"]
+    assert not project.segments.exists()
+
+
+def test_an_escaped_backslash_before_u0000_is_no_nul(pinpoint, project):
+    answer = pinpoint.create_segment(
+        ApplicationId=project.id, WriteSegmentRequest={"Name": "a\\u0000b", "Dimensions": {}}
+    )
+
+    assert answer["SegmentResponse"]["Name"] == "a\\u0000b"
