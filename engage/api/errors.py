@@ -159,4 +159,7 @@ def pinpoint_exception_handler(exc: Exception, context: dict) -> Response:
     elif isinstance(error, ServiceUnavailable):
         logger.warning("database unavailable serving %s: %s", getattr(request, "path", "?"), exc)
     body, headers = error_payload(error, request_id_of(getattr(request, "_request", request)))
-    return Response(body, status=error.status, headers=headers)
+    response = Response(body, status=error.status, headers=headers)
+    if isinstance(error, ServiceUnavailable):
+        response._has_been_logged = True  # logged above: no second line from django.request
+    return response

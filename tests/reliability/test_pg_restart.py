@@ -62,8 +62,8 @@ from tests.reliability.test_import_kill import BAD_EVERY, csv_text
 from tests.reliability.test_import_kill import ROWS as IMPORT_ROWS
 
 ROOT = Path(__file__).resolve().parents[2]
-RECIPIENTS = 6_000
-STOP_AT = 1_500  # messages at the sink when PostgreSQL is stopped
+RECIPIENTS = 4_000
+STOP_AT = 1_000  # messages at the sink when PostgreSQL is stopped
 OUTAGE_PROBES = 3  # rounds of API + page requests while the database is down
 GUNICORN = ["--worker-class", "gthread", "--threads", "4", "--no-control-socket", "--graceful-timeout", "5"]
 DEADLINE = 60.0  # seconds: only so that a broken drill fails instead of hanging
@@ -98,7 +98,7 @@ def owner(database):
     return SimpleNamespace(user=user, project=project)
 
 
-@pytest.fixture(params=["redis", "orm"])
+@pytest.fixture
 def broker(request, monkeypatch) -> dict[str, str]:
     """The django-q2 broker of the cluster, and this process enqueuing to it: the environment to add."""
     monkeypatch.setattr(Conf, "SYNC", False)
@@ -234,7 +234,10 @@ def unfinished() -> int:
     return Delivery.objects.filter(status__in=[DeliveryStatus.QUEUED, DeliveryStatus.SENDING]).count()
 
 
-@pytest.mark.parametrize("mode", ["fast", "immediate"])
+# Two of the four combinations, to keep the drill short: a clean restart with Redis (send tasks taken
+# during the outage fail and are lost: the sweeper re-sends their rows) and a crash with the ORM
+# broker (the queue itself is in the database that crashed).
+@pytest.mark.parametrize(("broker", "mode"), [("redis", "fast"), ("orm", "immediate")], indirect=["broker"])
 def test_a_database_restart_mid_send_answers_503_meanwhile_and_every_recipient_gets_one_message(
     postgres, owner, web, broker, sink, mode, tmp_path, record_property
 ):
@@ -321,7 +324,9 @@ def test_a_database_restart_mid_send_answers_503_meanwhile_and_every_recipient_g
     assert CampaignActivity.objects.get(run_id=run_id).successful_endpoint_count == RECIPIENTS
 
 
-@pytest.mark.parametrize("mode", ["fast", "immediate"])
+# A crash: the harsher case (a chunk commits with synchronous_commit = off, so a crash may lose the
+# last committed chunk together with its offset); `fast` passes the same way.
+@pytest.mark.parametrize("mode", ["immediate"])
 def test_a_database_restart_mid_import_stores_every_good_row_once_and_reports_every_bad_row(
     postgres, owner, web, s3, moto_server, monkeypatch, mode, tmp_path, record_property
 ):
