@@ -202,9 +202,10 @@ def outage(postgres, probe: Probe, mode: str) -> dict:
     for _ in range(OUTAGE_PROBES):
         answers += [("api", probe.api()), ("page", probe.page())]
     sdk = probe.sdk_error()
+    health = send_raw(probe.server, "GET", "/healthz")
     postgres.start()
     connection.close()  # this process's own connection died with the server: the next query reconnects
-    return {"answers": answers, "sdk": sdk, "down_for": time.monotonic() - stopping, "cutoff": cutoff}
+    return {"answers": answers, "sdk": sdk, "health": health, "down_for": time.monotonic() - stopping, "cutoff": cutoff}
 
 
 def assert_unavailable_answers(seen: dict) -> None:
@@ -222,6 +223,7 @@ def assert_unavailable_answers(seen: dict) -> None:
     assert seen["sdk"] is not None, "GetApp succeeded while the database was down"
     assert seen["sdk"]["Error"]["Code"] == "ServiceUnavailableException"
     assert seen["sdk"]["ResponseMetadata"]["HTTPStatusCode"] == 503
+    assert seen["health"].status == 503 and seen["health"].json()["database"] == "error"  # out of the balancer
 
 
 def send_state(run_id: str, sink) -> str:
