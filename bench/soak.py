@@ -69,7 +69,7 @@ DATABASE = "engage_soak"
 PASSWORD = "soak-drill-password-1"
 
 RATES = {"UpdateEndpointsBatch": 2.0, "PutEvents": 5.0}  # calls a second, all threads together
-THREADS = 2  # client threads per API kind
+THREADS = 4  # client threads per API kind, each at its share of the rate
 BATCH = 100
 NEW_PER_BATCH = 10
 EVENTS_ENDPOINTS, EVENTS_EACH = 10, 2
@@ -124,7 +124,9 @@ class Recorder:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.calls: dict[str, list[tuple[float, float, str]]] = {}
+        self.skipped: dict[str, int] = {}  # calls not made: the client thread was still waiting
         self.started = time.monotonic()
+        self.wall = time.time()  # the same instant on the clock the servers' logs use
 
     def timed(self, kind: str, call):
         began = time.monotonic()
@@ -233,6 +235,26 @@ def wait_healthy(url: str, server: subprocess.Popen) -> None:
     raise SystemExit("gunicorn did not answer /healthz within 60 s")
 
 
+RESTART = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+0000)\] \[\d+\] \[INFO\] (Autorestarting|Worker exiting)")
+
+
+def worker_restarts(path: Path) -> list[float]:
+    """When gunicorn's workers stopped (--max-requests), from its log: epoch seconds."""
+    found = []
+    for line in path.read_text(errors="replace").splitlines() if path.exists() else []:
+        if match := RESTART.match(line):
+            found.append(datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S %z").timestamp())
+    return found
+
+
+def errors_near_restarts(result: dict, restarts: list[float], wall: float) -> None:
+    """Each error's distance to the nearest gunicorn worker restart, in seconds (None: none seen)."""
+    for summary_ in result["kinds"].values():
+        for error in summary_["first_errors"]:
+            at = wall + error["at_s"]
+            error["nearest_worker_restart_s"] = min((round(r - at, 1) for r in restarts), key=abs, default=None)
+
+
 def log_problems(path: Path) -> dict:
     """ERROR/CRITICAL lines (JSON logs) and tracebacks in a server's log."""
     counts = {"error_lines": 0, "warning_lines": 0, "tracebacks": 0}
@@ -272,17 +294,25 @@ def boto_client(url: str, key: tuple[str, str]):
     )
 
 
-def paced(rate: float, offset: float, stop: threading.Event, work) -> None:
-    """Call `work(i)` at `rate` a second from `offset`, until `stop`; a late call goes at once."""
+def paced(rate: float, offset: float, stop: threading.Event, work, rec: Recorder, kind: str) -> None:
+    """Call `work(i)` at `rate` a second from `offset`, until `stop`. A call that falls due while
+    the previous one still runs is skipped and counted, not sent late: no catch-up bursts."""
     interval = 1 / rate
-    started = time.monotonic() + offset
+    due = time.monotonic() + offset
     i = 0
     while not stop.is_set():
-        wait = started + i * interval - time.monotonic()
+        wait = due - time.monotonic()
         if wait > 0 and stop.wait(wait):
             break
         work(i)
         i += 1
+        due += interval
+        behind = time.monotonic() - due
+        if behind > 0:
+            missed = int(behind // interval) + 1
+            due += missed * interval
+            with rec.lock:
+                rec.skipped[kind] = rec.skipped.get(kind, 0) + missed
 
 
 def endpoint_write(n: int, total: int, call: int) -> dict:
@@ -322,7 +352,7 @@ def batch_worker(index: int, url: str, key, project_id: str, total: int, rec: Re
 
         rec.timed("UpdateEndpointsBatch", send)
 
-    paced(rate, index / RATES["UpdateEndpointsBatch"], stop, work)
+    paced(rate, index / RATES["UpdateEndpointsBatch"], stop, work, rec, "UpdateEndpointsBatch")
 
 
 def events_worker(index: int, url: str, key, project_id: str, total: int, rec: Recorder, stop) -> None:
@@ -358,7 +388,7 @@ def events_worker(index: int, url: str, key, project_id: str, total: int, rec: R
 
         rec.timed("PutEvents", send)
 
-    paced(rate, 0.5 * index / RATES["PutEvents"], stop, work)
+    paced(rate, index / RATES["PutEvents"], stop, work, rec, "PutEvents")
 
 
 def browser(url: str, rec: Recorder, stop: threading.Event, campaign: dict) -> None:
@@ -396,7 +426,7 @@ def browser(url: str, rec: Recorder, stop: threading.Event, campaign: dict) -> N
         else:
             rec.timed("campaign list page", page("/campaigns/", "<h1>Campaigns</h1>"))
 
-    paced(1 / PAGE_EVERY, 0, stop, work)
+    paced(1 / PAGE_EVERY, 0, stop, work, rec, "pages")
     http.close()
 
 
@@ -625,7 +655,7 @@ def main(duration: int, total: int) -> None:
         threads += [guarded(campaign_create, url, made["key"], made["project"], made["segment"], rec, stop, campaign)]
         threads += [guarded(sampler), guarded(sink_watch), guarded(first_watch)]
         print(f"load for {duration} s: {RATES} calls/s, pages every {PAGE_EVERY:.0f} s", flush=True)
-        rec.started = time.monotonic()
+        rec.started, rec.wall = time.monotonic(), time.time()
         for thread in threads:
             thread.start()
         stop.wait(duration)
@@ -664,6 +694,15 @@ def main(duration: int, total: int) -> None:
         redis_flush()
         shutil.rmtree(CODE, ignore_errors=True)
     result["logs"] = {name: log_problems(logs / f"{name}.log") for name in ("gunicorn", "qcluster")}
+    restarts = worker_restarts(logs / "gunicorn.log")
+    log_text = (logs / "gunicorn.log").read_text(errors="replace") if (logs / "gunicorn.log").exists() else ""
+    result["gunicorn_worker_restarts"] = log_text.count("Autorestarting worker")
+    print(f"gunicorn workers restarted (--max-requests): {result['gunicorn_worker_restarts']}")
+    errors_near_restarts(result, restarts, result.pop("wall"))
+    for kind, summary_ in result["kinds"].items():
+        for error in summary_["first_errors"]:
+            near = error["nearest_worker_restart_s"]
+            print(f"{kind} at {error['at_s']} s ({near} s from a worker restart): {error['error']}")
     result["code_commit"] = commit
     checks = exactly_once(result, total)
     for name, problems in result["logs"].items():
@@ -687,11 +726,13 @@ def report(duration, total, rec, samples, seen, campaign, sent_at, drained, load
         print(f"{kind:<22} " + " ".join(f"{c:>8}" for c in cells))
         for error, n in list(s["error_kinds"].items())[:5]:
             print(f"    {n} x {error}")
+    if rec.skipped:
+        print(f"calls skipped (due while the client thread still waited for the previous one): {rec.skipped}")
     per_window = {kind: windows(calls, WINDOW) for kind, calls in rec.calls.items()}
-    print(f"p99 per {WINDOW // 60}-minute window (ms):")
+    print(f"per {WINDOW // 60}-minute window, p99 ms (calls):")
     for kind, rows in sorted(per_window.items()):
         if len(rows) > 1:
-            print(f"  {kind:<22} " + " ".join(f"{r['p99_ms']:.0f}" for r in rows))
+            print(f"  {kind:<22} " + " ".join(f"{r['p99_ms']:.0f} ({r['count']})" for r in rows))
     during = [s for s in samples if s["phase"] == "load"] or samples
     memory = {}
     for name in ("gunicorn", "qcluster"):
@@ -745,7 +786,9 @@ def report(duration, total, rec, samples, seen, campaign, sent_at, drained, load
         "gunicorn": GUNICORN,
         "page_every_s": PAGE_EVERY,
         "cpus": os.cpu_count(),
+        "wall": rec.wall,
         "kinds": kinds,
+        "skipped": rec.skipped,
         "windows": per_window,
         "memory": memory,
         "load_average": {"mean": sum(loads) / len(loads), "max": max(loads)},
