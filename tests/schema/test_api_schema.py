@@ -9,6 +9,8 @@ Deterministic (Hypothesis derandomized) and bounded: a few examples per operatio
 """
 
 import ipaddress
+import os
+import re
 import socket
 from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 
@@ -29,9 +31,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from engage.api import openapi
+from engage.api import openapi, operations
 from engage.api.ratelimit import LIMITS_ENV
-from tests.conftest import make_client
+from tests.conftest import make_client, send_raw
 from tests.schema.conftest import STATUSES
 
 SERVED = openapi.served_operations()
@@ -39,7 +41,7 @@ schema = schemathesis.openapi.from_dict(openapi.build(SERVED))
 schema.config.generation.update(modes=["positive", "negative"])
 schema.config.phases.update(phases=["examples", "fuzzing"])
 
-MAX_EXAMPLES = 4
+MAX_EXAMPLES = int(os.environ.get("ENGAGE_SCHEMA_EXAMPLES", "4"))  # per operation; more for a deeper local run
 CONFORMANCE = [
     status_code_conformance,
     content_type_conformance,
@@ -239,3 +241,15 @@ def test_api_answers_as_the_pinpoint_model_declares(case, generated_ids, api):
     else:
         case.validate_response(response, checks=[not_a_server_error])
         assert response.status_code in (400, 403, 405, 413), response.text
+
+
+def test_every_operation_refuses_an_unsigned_request(live_server, transactional_db, project):
+    refused = {}
+    for op in operations.operations():
+        path = re.sub(r"\{[^}]+\}", lambda label: project.id if label[0] == "{application-id}" else "x", op.uri)
+        body = b"{}" if op.method in ("POST", "PUT") else b""
+
+        answer = send_raw(live_server, op.method, path, body=body, headers={"Content-Type": "application/json"})
+
+        refused[op.name] = (answer.status, answer.headers.get("x-amzn-errortype"))
+    assert {name: got for name, got in refused.items() if got != (403, "ForbiddenException")} == {}
