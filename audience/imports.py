@@ -26,7 +26,7 @@ from pathlib import PurePosixPath
 
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 from django.utils.text import get_valid_filename
@@ -49,6 +49,7 @@ from audience.models import (
 from audience.services import endpoints_write
 from audience.validation import EndpointInvalid, EndpointWrite, parse_endpoint
 from engage.db import commit_without_flush_wait
+from engage.dbfaults import DATABASE_ERRORS, wait_for_database
 from engage.queue import enqueue_on_commit
 from projects.models import Project
 
@@ -539,6 +540,10 @@ def import_job_run(
     except ClaimLost:
         logger.warning("import job %s: claim lost, stopping", job_id)
         return
+    except DATABASE_ERRORS:
+        if not _hand_back_after_outage(job):
+            raise
+        return
     except Exception as error:
         ImportJob.objects.filter(pk=job.pk, claimed_until=job.claimed_until).update(
             claimed_until=None, last_error=str(error)[:2000]
@@ -550,6 +555,25 @@ def import_job_run(
         with transaction.atomic():
             ImportJob.objects.filter(pk=job.pk).update(claimed_until=None)
             _enqueue_run(job)
+
+
+def _hand_back_after_outage(job: ImportJob) -> bool:
+    """The database went away under the job (a restart, a failover). Once it answers again (within
+    engage.dbfaults.OUTAGE_WAIT), release the claim — if nobody claimed the job since, as its
+    `attempts` tell — and enqueue the job: it resumes from the progress the database kept. Not the
+    progress this worker holds: a crash can lose the last chunk's commit (written without waiting
+    for the disk), and the chunk is then read again. False when the database stays away (the
+    claim's lease and the sweeper take over)."""
+    if connection.in_atomic_block or not wait_for_database():
+        return False
+    with transaction.atomic():
+        released = ImportJob.objects.filter(pk=job.pk, attempts=job.attempts, claimed_until__isnull=False).update(
+            claimed_until=None
+        )
+        if released:
+            _enqueue_run(job)
+    logger.warning("import job %s: the database went away; %s", job.pk, "resuming" if released else "claimed since")
+    return True
 
 
 def _start(job: ImportJob) -> bool:

@@ -31,6 +31,7 @@ from audience.services import SystemEvent, email_inboxes_opt_out, events_record
 from campaigns.models import Delivery, DeliveryChannel, DeliverySource, DeliveryStatus
 from campaigns.transports import TRANSPORTS, DeliveryError, Transport
 from engage.db import is_postgresql
+from engage.dbfaults import ride_out_outage
 from engage.queue import enqueue_on_commit
 from projects.models import Project
 
@@ -275,6 +276,10 @@ def _record(token: str, done: list[tuple[Delivery, Outcome]], now: datetime) -> 
         _hard_bounces_opt_out(done, now)
 
 
+def _record_now(token: str, done: list[tuple[Delivery, Outcome]]) -> None:
+    _record(token, done, timezone.now())
+
+
 def _hard_bounces_opt_out(done: Sequence[tuple[Delivery, Outcome]], now: datetime) -> None:
     """An email the receiving server refused for good (an SMTP 5xx: a hard bounce) opts its inbox out,
     as an unsubscribe does: Engage stops writing to an address that does not exist."""
@@ -353,7 +358,8 @@ def _send_group(token: str, rows: list[Delivery], outcomes: dict[int, Outcome]) 
                 pending.append((row, outcome))
             if send_many is not None and broken is None:
                 broken = next((r for r in results.values() if isinstance(r, DeliveryError) and r.code is None), None)
-            _record(token, pending, timezone.now())
+            # Sent: their outcomes must be recorded, or a lapsed lease would send them again.
+            ride_out_outage(functools.partial(_record_now, token, pending))
             pending = []
     finally:
         if transport is not None:
@@ -381,8 +387,9 @@ def deliveries_send_batch(ids: Iterable[int], *, now: datetime | None = None) ->
     returns the outcome of each row this call sent (rows claimed by someone else, or not due, are left
     alone, so running it twice is harmless). Raises nothing for delivery failures: they are recorded."""
     now = now or timezone.now()
-    token, rows = _claim(ids, now)
-    outcomes: dict[int, Outcome] = _expire(token, rows, now)
+    ids = list(ids)
+    token, rows = ride_out_outage(lambda: _claim(ids, now))
+    outcomes: dict[int, Outcome] = ride_out_outage(lambda: _expire(token, rows, now))
     rows = [row for row in rows if row.id not in outcomes]
     groups: dict[tuple[str, str], list[Delivery]] = {}
     for row in rows:

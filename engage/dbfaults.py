@@ -6,6 +6,12 @@ in Pinpoint's error shape (`ServiceUnavailableException`, which the AWS SDKs ret
 plain page elsewhere — and log one line, instead of a 500 page and a traceback per request. The
 next request after the database is back reconnects by itself (CONN_HEALTH_CHECKS).
 
+Workers ride the outage out instead (`ride_out_outage`): a retry-safe step of background work — a
+batch of a campaign run, a flush of the outbox's outcomes, a claim, an import chunk — whose
+connection breaks waits for the database to answer again (up to OUTAGE_WAIT, well inside the
+leases it holds) and runs again, so a restart of a few seconds neither pauses the work until its
+leases lapse nor sends again the messages whose outcomes were waiting to be recorded.
+
 Where the error can come from, and who turns it into the 503:
 - a Pinpoint API view (DRF): engage.api.errors.as_pinpoint_error;
 - any other view: `DatabaseUnavailableMiddleware.process_exception`;
@@ -13,11 +19,14 @@ Where the error can come from, and who turns it into the 503:
   `server_error` here (engage/urls.py), which Django calls with the exception being handled.
 """
 
+import contextlib
 import logging
 import sys
+import time
 from collections.abc import Callable
+from typing import TypeVar
 
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, connections
 from django.http import HttpRequest, HttpResponse
 from django.views.defaults import server_error as django_server_error
 
@@ -27,6 +36,58 @@ from engage.api.middleware import is_api_request
 logger = logging.getLogger("engage.dbfaults")
 
 DATABASE_ERRORS = (OperationalError, InterfaceError)
+OUTAGE_WAIT = 120.0  # seconds a worker waits for the database: well inside every lease (5 minutes)
+
+T = TypeVar("T")
+
+
+def database_answers(alias: str = "default") -> bool:
+    """Whether the database answers a query now, on a fresh connection if the last one broke."""
+    connection = connections[alias]
+    try:
+        connection.close_if_unusable_or_obsolete()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return True
+    except DATABASE_ERRORS:
+        with contextlib.suppress(DATABASE_ERRORS):
+            connection.close()
+        return False
+
+
+def wait_for_database(timeout: float = OUTAGE_WAIT) -> bool:
+    """Poll the database (0.25 s, doubling to 5 s) until it answers or `timeout` passes."""
+    deadline = time.monotonic() + timeout
+    delay = 0.25
+    while not database_answers():
+        if time.monotonic() + delay > deadline:
+            return False
+        time.sleep(delay)
+        delay = min(delay * 2, 5.0)
+    return True
+
+
+def ride_out_outage(step: Callable[[], T], *, timeout: float = OUTAGE_WAIT) -> T:
+    """`step()`; when the database connection fails under it, wait up to `timeout` for the database
+    and run it once more. Only for steps that are safe to run again: their transaction rolled back
+    with the connection, and the claim or lease they work under outlasts the wait. Inside an outer
+    transaction (which the outage rolled back) the error is raised at once."""
+    try:
+        return step()
+    except DATABASE_ERRORS as error:
+        if connections["default"].in_atomic_block:
+            raise
+        logger.warning("database unavailable in %s: %s; waiting up to %.0f s", _name(step), error, timeout)
+        began = time.monotonic()
+        if not wait_for_database(timeout):
+            raise
+        logger.warning("database back after %.1f s; running %s again", time.monotonic() - began, _name(step))
+        return step()
+
+
+def _name(step: Callable) -> str:
+    return getattr(step, "__qualname__", repr(step))
+
 
 # No template: rendering one runs context processors, and those read the database.
 PAGE = b"""<!doctype html>

@@ -30,12 +30,14 @@ for an EVENT version of a campaign that is no longer EVENT (updated to a schedul
 its first step, unsent.
 """
 
+import functools
+import logging
 import time
 import uuid
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -56,6 +58,7 @@ from campaigns.runs.send import batch_decide
 from campaigns.schedule import ScheduleInvalid, first_start, next_start, run_begins
 from campaigns.treatments import HOLDOUT, treatment_of, treatments_of
 from engage.db import is_postgresql
+from engage.dbfaults import DATABASE_ERRORS, ride_out_outage, wait_for_database
 from engage.queue import enqueue_on_commit
 
 BATCH_SIZE = 1000  # endpoints per batch transaction
@@ -65,6 +68,9 @@ GRACE = timedelta(minutes=2)  # an enqueued step has this long to claim its run 
 DUE_LIMIT = 200  # campaigns started per tick
 OPEN = (RunState.PENDING, RunState.EXECUTING)
 ENDED = (CampaignState.DELETED, CampaignState.COMPLETED, CampaignState.INVALID)
+
+
+logger = logging.getLogger(__name__)
 
 
 class LeaseLost(Exception):
@@ -150,11 +156,20 @@ def campaign_run_step(run_id: str, *, max_batches: int | None = None) -> bool:
     """Write the next batches of a run for up to STEP_SECONDS (or `max_batches`), then enqueue the
     rest; finish the run when its audience is exhausted. A large run is split into lanes instead
     (see the module doc), and a laned run's step coordinates them. Returns False when the run was
-    not claimable (ended, or held by another worker). Idempotent."""
+    not claimable (ended, or held by another worker). Idempotent. A database outage the step cannot
+    ride out where it stands hands the run back once the database answers (see `_outage`)."""
     now = timezone.now()
-    token = _claim(run_id, now)
+    token = ride_out_outage(functools.partial(_claim, run_id, now))
     if token is None:
         return False
+    try:
+        return _run_step(run_id, token, now, max_batches)
+    except DATABASE_ERRORS:
+        _outage(CampaignRun(pk=run_id), token)
+        return True
+
+
+def _run_step(run_id: str, token: str, now: datetime, max_batches: int | None) -> bool:
     run = CampaignRun.objects.select_related("campaign__project", "campaign__segment").get(pk=run_id)
     if run.started_at is None:
         CampaignRun.objects.filter(pk=run.pk, started_at__isnull=True).update(started_at=now)
@@ -182,25 +197,43 @@ def campaign_run_lane_step(run_id: str, number: int, *, max_batches: int | None 
     """Write the next batches of one lane of a run for up to STEP_SECONDS (or `max_batches`), then
     enqueue the rest; at the lane's end, enqueue the run's step (it finishes the run after the last
     lane). Returns False when the lane was not claimable (ended, the run ended, or held by another
-    worker). Idempotent."""
+    worker). Idempotent; a database outage is handled as the run's step does."""
     now = timezone.now()
     token = uuid.uuid4().hex
-    claimed = (
-        CampaignRunLane.objects.filter(run_id=run_id, number=number, ended_at__isnull=True, run__state__in=OPEN)
-        .filter(Q(lease_token="") | Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-        .update(lease_until=now + LEASE, lease_token=token)
+    claimed = ride_out_outage(
+        lambda: (
+            CampaignRunLane.objects.filter(run_id=run_id, number=number, ended_at__isnull=True, run__state__in=OPEN)
+            .filter(Q(lease_token="") | Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+            .update(lease_until=now + LEASE, lease_token=token)
+        )
     )
     if not claimed:
         return False
-    lane = CampaignRunLane.objects.select_related("run__campaign__project", "run__campaign__segment").get(
-        run_id=run_id, number=number
-    )
     try:
-        plan, members = _audience(lane.run)
-    except Unrunnable:  # the run's step ends the run with the reason
-        _release(lane, token)
+        lane = CampaignRunLane.objects.select_related("run__campaign__project", "run__campaign__segment").get(
+            run_id=run_id, number=number
+        )
+        try:
+            plan, members = _audience(lane.run)
+        except Unrunnable:  # the run's step ends the run with the reason
+            _release(lane, token)
+            return True
+        return _write_for(lane, token, plan, members, max_batches=max_batches)
+    except DATABASE_ERRORS:
+        _outage(CampaignRunLane(run_id=run_id, number=number), token)
         return True
-    return _write_for(lane, token, plan, members, max_batches=max_batches)
+
+
+def _outage(holder: CampaignRun | CampaignRunLane, token: str) -> None:
+    """The database connection broke where the step could not simply go on (a read, the finish, a
+    batch whose outage outlasted its own wait): once the database answers again, give the run or
+    lane back (its next step enqueued) instead of leaving it to its lease, which would pause it for
+    minutes; raises when the database stays away for OUTAGE_WAIT (the lease then takes over)."""
+    if connection.in_atomic_block or not wait_for_database():
+        raise
+    name = f"lane {holder.number} of run {holder.run_id}" if isinstance(holder, CampaignRunLane) else f"run {holder.pk}"
+    logger.warning("campaign %s: the database went away under a step; handing it back", name)
+    _release(holder, token)
 
 
 def _audience(run: CampaignRun) -> tuple[Plan, QuerySet]:
@@ -238,22 +271,30 @@ def _write_for(
     start = holder.after if isinstance(holder, CampaignRunLane) else ""
     deadline = time.monotonic() + STEP_SECONDS
     batches = 0
-    while True:
+
+    def next_batch() -> list[tuple[str, int]]:
+        """Read and write the batch after the cursor (nothing when the audience is exhausted)."""
         after = holder.cursor or start
         batch = list((ordered.filter(key__gt=after) if after else ordered)[:BATCH_SIZE])
-        if not batch:
-            if isinstance(holder, CampaignRunLane):
-                _lane_end(holder, token)
-            else:
-                _finish(run, token)
-            return True
-        try:
+        if batch:
             _write(holder, token, plan, activities, batch, members)
+        return batch
+
+    while True:
+        try:
+            # A batch is one transaction with its cursor: after an outage it is read and written again.
+            batch = ride_out_outage(next_batch)
         except LeaseLost:
             return False
+        if not batch:
+            if isinstance(holder, CampaignRunLane):
+                ride_out_outage(functools.partial(_lane_end, holder, token))
+            else:
+                ride_out_outage(functools.partial(_finish, run, token))
+            return True
         batches += 1
         if time.monotonic() >= deadline or (max_batches is not None and batches >= max_batches):
-            _release(holder, token)
+            ride_out_outage(functools.partial(_release, holder, token))
             return True
 
 
@@ -354,12 +395,12 @@ def _release(holder: CampaignRun | CampaignRunLane, token: str) -> None:
     coordinating step, steps in if it is lost)."""
     from campaigns.tasks import campaign_run, campaign_run_lane
 
+    if isinstance(holder, CampaignRunLane):
+        held = CampaignRunLane.objects.filter(run_id=holder.run_id, number=holder.number, lease_token=token)
+    else:
+        held = CampaignRun.objects.filter(pk=holder.pk, lease_token=token)
     with transaction.atomic():
-        released = (
-            type(holder)
-            .objects.filter(pk=holder.pk, lease_token=token)
-            .update(lease_token="", lease_until=timezone.now() + GRACE)
-        )
+        released = held.update(lease_token="", lease_until=timezone.now() + GRACE)
         if not released:
             return
         if isinstance(holder, CampaignRunLane):

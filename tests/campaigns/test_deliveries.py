@@ -1,6 +1,8 @@
 import socket
 import threading
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from email import message_from_bytes
 from email.policy import default as default_policy
@@ -53,10 +55,10 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture
-def smtp_sink(settings):
-    """A real SMTP server (aiosmtpd) on loopback, and Engage's email settings pointing at it."""
-    sink = Sink()
+@contextmanager
+def serving(sink: Sink, settings) -> Iterator[Sink]:
+    """A real SMTP server (aiosmtpd) on loopback with `sink` as its handler, and Engage's email
+    settings pointing at it."""
     controller = Controller(sink, hostname="127.0.0.1", port=free_port())
     controller.start()
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
@@ -65,8 +67,17 @@ def smtp_sink(settings):
     settings.EMAIL_USE_TLS = False
     settings.EMAIL_USE_SSL = False
     settings.EMAIL_TIMEOUT = 5
-    yield sink
-    controller.stop()
+    try:
+        yield sink
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def smtp_sink(settings):
+    """A real SMTP server (aiosmtpd) on loopback, and Engage's email settings pointing at it."""
+    with serving(Sink(), settings) as sink:
+        yield sink
 
 
 @pytest.fixture
