@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from datetime import timedelta
 from email.parser import BytesHeaderParser
 from pathlib import Path
@@ -57,6 +58,33 @@ class RecordingSink:
     def count(self) -> int:
         with self.lock:
             return len(self.received)
+
+    def tally(self) -> "Tally":
+        with self.lock:
+            received = list(self.received)
+        tally = Tally(defaultdict(set), defaultdict(set), 0)
+        for rcpt, message_id in received:
+            tally.by_recipient[rcpt].add(message_id)
+            tally.recipients_of[message_id].add(rcpt)
+        tally.duplicates = len(received) - sum(len(rcpts) for rcpts in tally.recipients_of.values())
+        return tally
+
+
+@dataclass
+class Tally:
+    """What a RecordingSink received: the Message-IDs of each recipient, the recipients of each
+    Message-ID, and the copies received again (same Message-ID, same recipient)."""
+
+    by_recipient: dict[str, set[str]]
+    recipients_of: dict[str, set[str]]
+    duplicates: int
+
+    def assert_one_message_each(self, recipients: set[str]) -> None:
+        """Every recipient got one message (one Message-ID), nobody was left out, and no Message-ID
+        went to two recipients."""
+        assert set(self.by_recipient) == recipients  # nobody left out, nobody else
+        assert all(len(ids) == 1 for ids in self.by_recipient.values())  # never two different messages
+        assert all(len(rcpts) == 1 for rcpts in self.recipients_of.values())
 
 
 @pytest.fixture
@@ -229,12 +257,8 @@ def test_a_cluster_killed_mid_send_loses_nothing_and_sends_no_recipient_two_mess
         stop(second)
         log.close()
 
-    by_recipient: dict[str, set[str]] = defaultdict(set)
-    recipients_of: dict[str, set[str]] = defaultdict(set)
-    for rcpt, message_id in sink.received:
-        by_recipient[rcpt].add(message_id)
-        recipients_of[message_id].add(rcpt)
-    duplicates = len(sink.received) - len(recipients_of)
+    tally = sink.tally()
+    duplicates = tally.duplicates
     record_property("messages_at_kill", at_kill)
     record_property("duplicates", duplicates)
     print(
@@ -242,10 +266,7 @@ def test_a_cluster_killed_mid_send_loses_nothing_and_sends_no_recipient_two_mess
         f" received {len(sink.received)}, duplicates with the same Message-ID: {duplicates}"
     )
     assert 0 < at_kill < RECIPIENTS  # the kill was in the middle of the send
-    assert set(by_recipient) == {f"ep{n:05d}@example.org" for n in range(RECIPIENTS)}  # nobody left out
-    assert len(recipients_of) == RECIPIENTS  # one Message-ID per recipient...
-    assert all(len(ids) == 1 for ids in by_recipient.values())  # ...never two different messages
-    assert all(len(rcpts) == 1 for rcpts in recipients_of.values())
+    tally.assert_one_message_each({f"ep{n:05d}@example.org" for n in range(RECIPIENTS)})
     # A copy is sent twice only when its outcome was not recorded: at most one flush per worker.
     assert 0 <= duplicates <= WORKERS * FLUSH_EVERY
     assert Counter(Delivery.objects.values_list("status", flat=True)) == {DeliveryStatus.SENT: RECIPIENTS}
