@@ -18,7 +18,7 @@ redis://127.0.0.1:6379/11: that db is flushed before and after). Run it alone on
   The mail server is aiosmtpd on loopback in its own process, counting messages and distinct
   Message-IDs.
 - Servers, as docs/production.md runs them: gunicorn (engage.wsgi, 2 gthread workers of 4
-  threads, --max-requests 2000 with jitter) and one `manage.py qcluster` (ENGAGE_WORKERS=2) with
+  threads, keepalive 75 s from gunicorn.conf.py) and one `manage.py qcluster` (ENGAGE_WORKERS=2) with
   the Redis broker; DEBUG=0, a SECRET_KEY, ENGAGE_PUBLIC_URL http://127.0.0.1:<port> (tracking
   links on); plain http allowed by the settings' own variables (secure cookies off).
 - Load, at steady rates from client threads for `seconds`:
@@ -78,7 +78,7 @@ CAMPAIGN_AT = 60.0
 SAMPLE_EVERY = 10.0
 # As docs/production.md runs it, with 2 workers for 2 cores.
 GUNICORN = ["--workers", "2", "--worker-class", "gthread", "--threads", "4", "--timeout", "60"]
-GUNICORN += ["--graceful-timeout", "20", "--max-requests", "2000", "--max-requests-jitter", "200"]
+GUNICORN += ["--graceful-timeout", "20"]  # and gunicorn.conf.py (keepalive), read from the clone's root
 WINDOW = 300  # seconds per window of the p99-over-time line
 DRAIN_STALL = 300  # seconds without a message reaching the sink after the load: given up
 
