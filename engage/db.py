@@ -7,7 +7,7 @@ estimates) ask `read_alias()` which connection to use.
 
 from collections.abc import Sequence
 
-from django.db import OperationalError, connections, router, transaction
+from django.db import InterfaceError, OperationalError, connections, router, transaction
 from django.db.migrations.operations import RunSQL
 from django.db.models import Model
 from django.db.models.constants import OnConflict
@@ -19,6 +19,10 @@ def is_postgresql(alias: str = "default") -> bool:
 
 
 REPLICA = "replica"
+
+# What Django raises when the database does not answer (OperationalError) or a connection died
+# under a query (InterfaceError): engage.dbfaults answers 503 for them and workers wait them out.
+DATABASE_ERRORS = (OperationalError, InterfaceError)
 
 
 def read_alias() -> str:

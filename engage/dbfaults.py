@@ -26,16 +26,16 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from django.db import InterfaceError, OperationalError, connections
+from django.db import connections
 from django.http import HttpRequest, HttpResponse
 from django.views.defaults import server_error as django_server_error
 
 from engage.api.errors import RETRY_AFTER_SECONDS, ServiceUnavailable, error_response
 from engage.api.middleware import is_api_request
+from engage.db import DATABASE_ERRORS
 
 logger = logging.getLogger("engage.dbfaults")
 
-DATABASE_ERRORS = (OperationalError, InterfaceError)
 OUTAGE_WAIT = 120.0  # seconds a worker waits for the database: well inside every lease (5 minutes)
 
 T = TypeVar("T")

@@ -9,12 +9,12 @@ import logging
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
 from engage.api import operations
+from engage.db import DATABASE_ERRORS
 
 logger = logging.getLogger("engage.api")
 
@@ -141,7 +141,7 @@ def as_pinpoint_error(exc: Exception) -> PinpointError:
         return TooManyRequests()
     if isinstance(exc, drf.APIException) and exc.status_code == 413:
         return PayloadTooLarge()
-    if isinstance(exc, OperationalError | InterfaceError):
+    if isinstance(exc, DATABASE_ERRORS):
         return ServiceUnavailable()
     return InternalServerError()
 
